@@ -1,0 +1,35 @@
+"""Objects that own OS resources, closed at interpreter exit as Qt's destructors would be.
+
+A C++ Qt program destroys its ``QSharedMemory`` objects on the way out, so the last one detaching
+removes the segment and its key file.  Python does not promise to collect every object at exit,
+so each live object registers here and an ``atexit`` hook closes what is left: segments first,
+then semaphores.  Nothing here runs a helper process or touches objects it did not open.
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from typing import Any
+
+_live: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def register(obj: Any) -> None:
+    _live.add(obj)
+
+
+def unregister(obj: Any) -> None:
+    _live.discard(obj)
+
+
+@atexit.register
+def _close_all() -> None:
+    objects = list(_live)
+    # Segments before semaphores: a segment's detach takes its lock semaphore.
+    objects.sort(key=lambda o: getattr(o, "_close_order", 1))
+    for obj in objects:
+        try:
+            obj.close()
+        except Exception:  # pragma: no cover - best effort at exit
+            pass

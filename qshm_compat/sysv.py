@@ -1,0 +1,270 @@
+"""System V backend: key files, ``ftok``, ``shmget``/``shmat``/``shmdt``/``shmctl`` and
+``semget``/``semop``/``semctl``, exactly as Qt calls them on Linux.
+
+Thin on purpose: every function calls C, checks the result and raises
+``OSError(errno, strerror, name)`` naming the OS object; Python turns that into
+``FileExistsError``, ``PermissionError`` and so on.  Translating an ``OSError`` into Qt's error
+codes and strings happens in :mod:`qshm_compat.errors`, not here.
+
+Facts (flags, modes, the order of calls) were read from Qt 5.15.8 and 6.4.2
+``src/corelib/kernel/qsharedmemory_systemv.cpp`` and ``qsystemsemaphore_systemv.cpp``, 6.8.2
+``src/corelib/ipc/``, and checked against strace output of real Qt (spec §4).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ._native import ffi, lib
+
+#: ftok project id of Qt's legacy keys and of ``QNativeIpcKey::Type::SystemV``: ``'Q'``.
+QT_PROJECT_ID = 0x51
+#: Mode of the key file Qt creates (before the umask).
+KEY_FILE_MODE = 0o640
+#: Mode Qt gives segments and semaphores.
+IPC_MODE = 0o600
+
+_KEY_FILE_FLAGS = lib.O_EXCL | lib.O_CREAT | lib.O_RDWR | lib.O_CLOEXEC
+PAGE_SIZE = int(lib.sysconf(lib._SC_PAGESIZE))
+HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEMTIMEDOP)
+
+
+def _raise(name: str) -> "Any":
+    code = ffi.errno
+    raise OSError(code, os.strerror(code), name)
+
+
+# --- key files and ftok -------------------------------------------------------------------
+
+
+def create_key_file(path: str) -> bool:
+    """Create Qt's empty key file with ``O_CREAT|O_EXCL``, mode 0640.
+
+    Returns True when this call created it, False when it already existed; any other failure
+    raises ``OSError``.
+    """
+    fd = lib.qshm_open(os.fsencode(path), _KEY_FILE_FLAGS, KEY_FILE_MODE)
+    if fd == -1:
+        if ffi.errno == errno.EEXIST:
+            return False
+        _raise(path)
+    lib.close(fd)
+    return True
+
+
+def remove_key_file(path: str) -> bool:
+    """Unlink a key file; True if it was there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def ftok(path: str, project_id: int = QT_PROJECT_ID) -> int:
+    """libc ``ftok``: the System V key of an existing file (it follows symlinks, as Qt relies on)."""
+    key = lib.ftok(os.fsencode(path), project_id)
+    if key == -1:
+        _raise(path)
+    return int(key)
+
+
+# --- shared memory ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """What ``shmctl(IPC_STAT)`` says of a segment."""
+
+    shmid: int
+    size: int
+    nattch: int
+    creator_pid: int
+    last_pid: int
+    uid: int
+    mode: int
+
+
+def shm_create(key: int, size: int, name: str) -> int:
+    """``shmget(key, size, 0600|IPC_CREAT|IPC_EXCL)``: a new segment's id."""
+    shmid = lib.shmget(key, size, IPC_MODE | lib.IPC_CREAT | lib.IPC_EXCL)
+    if shmid == -1:
+        _raise(name)
+    return int(shmid)
+
+
+def shm_get(key: int, readonly: bool, name: str) -> int:
+    """``shmget(key, 0, 0400 or 0600)``: the id of an existing segment."""
+    shmid = lib.shmget(key, 0, 0o400 if readonly else IPC_MODE)
+    if shmid == -1:
+        _raise(name)
+    return int(shmid)
+
+
+def shm_attach(shmid: int, readonly: bool, name: str) -> Any:
+    """``shmat(shmid, NULL, SHM_RDONLY or 0)``: the address it is mapped at."""
+    addr = lib.qshm_shmat(shmid, lib.SHM_RDONLY if readonly else 0)
+    if addr == ffi.NULL:
+        _raise(name)
+    return addr
+
+
+def shm_stat(shmid: int, name: str) -> SegmentInfo:
+    """``shmctl(IPC_STAT)``."""
+    ds = ffi.new("struct shmid_ds *")
+    if lib.shmctl(shmid, lib.IPC_STAT, ds) == -1:
+        _raise(name)
+    return SegmentInfo(
+        shmid=shmid,
+        size=int(ds.shm_segsz),
+        nattch=int(ds.shm_nattch),
+        creator_pid=int(ds.shm_cpid),
+        last_pid=int(ds.shm_lpid),
+        uid=int(ds.shm_perm.uid),
+        mode=int(ds.shm_perm.mode) & 0o777,
+    )
+
+
+def shm_detach(addr: Any, name: str) -> None:
+    """``shmdt``."""
+    if lib.shmdt(addr) == -1:
+        _raise(name)
+
+
+def shm_retire(addr: Any, size: int, name: str) -> None:
+    """Detach by mapping private anonymous memory over the segment's address range.
+
+    Used instead of ``shmdt`` when Python objects (memoryviews, numpy arrays) still point into the
+    segment: the kernel drops the attachment (``shm_nattch`` goes down exactly as with ``shmdt``),
+    and a late access through those objects touches harmless private memory instead of faulting.
+    """
+    length = -(-size // PAGE_SIZE) * PAGE_SIZE
+    flags = lib.MAP_PRIVATE | lib.MAP_ANONYMOUS | lib.MAP_FIXED
+    if lib.qshm_mmap(addr, length, lib.PROT_READ | lib.PROT_WRITE, flags, -1, 0) == ffi.NULL:
+        _raise(name)
+
+
+def unmap(addr: Any, size: int) -> None:
+    """``munmap`` a placeholder left by :func:`shm_retire`."""
+    lib.munmap(addr, -(-size // PAGE_SIZE) * PAGE_SIZE)
+
+
+def shm_remove(shmid: int, name: str) -> None:
+    """``shmctl(IPC_RMID)``."""
+    if lib.shmctl(shmid, lib.IPC_RMID, ffi.NULL) == -1:
+        _raise(name)
+
+
+# --- semaphores ---------------------------------------------------------------------------
+
+
+def sem_get(key: int, exclusive: bool, name: str) -> int:
+    """``semget(key, 1, 0600|IPC_CREAT[|IPC_EXCL])``."""
+    flags = IPC_MODE | lib.IPC_CREAT | (lib.IPC_EXCL if exclusive else 0)
+    semid = lib.semget(key, 1, flags)
+    if semid == -1:
+        _raise(name)
+    return int(semid)
+
+
+class Semaphore:
+    """One System V semaphore set of one slot, operated with ``SEM_UNDO`` as Qt does.
+
+    ``SEM_UNDO`` makes the kernel give back what a process took when it dies, so a lock held by
+    a killed process is released (and, as in Qt, a ``release()`` by a process that then exits is
+    taken back).
+
+    ``take()`` and ``give()`` are the uncontended fast path of a lock: one ``semop`` each, no
+    timeout, returning ``semop``'s result (0 on success); on any failure the caller falls back to
+    :meth:`modify`, which retries EINTR and raises ``OSError``.
+    """
+
+    __slots__ = ("semid", "name", "_down", "_up", "_any", "take", "give")
+
+    def __init__(self, semid: int, name: str):
+        self.semid = semid
+        self.name = name
+        self._down = _sembuf(-1)
+        self._up = _sembuf(1)
+        self._any = _sembuf(0)
+        # Bound once with partial (no Python frame): a lock()/unlock() pair is two C calls.
+        self.take = functools.partial(lib.semop, semid, self._down, 1)
+        self.give = functools.partial(lib.semop, semid, self._up, 1)
+
+    def modify(self, count: int, timeout: Optional[float] = None) -> bool:
+        """Add ``count`` (negative: wait and take).  False only when ``timeout`` ran out.
+
+        EINTR is retried (Qt's ``EINTR_LOOP``); Python's signal handlers run between tries, so a
+        Ctrl-C still interrupts a wait.
+        """
+        if count == -1:
+            ops = self._down
+        elif count == 1:
+            ops = self._up
+        else:
+            ops = self._any
+            ops[0].sem_op = count
+        if timeout is None:
+            while lib.semop(self.semid, ops, 1) == -1:
+                if ffi.errno != errno.EINTR:
+                    _raise(self.name)
+            return True
+        deadline = time.monotonic() + timeout
+        remaining = max(timeout, 0.0)
+        while True:
+            sec = int(remaining)
+            nsec = int((remaining - sec) * 1e9)
+            if lib.qshm_semtimedop(self.semid, ops, 1, sec, nsec) == 0:
+                return True
+            code = ffi.errno
+            if code == errno.EAGAIN:
+                return False
+            if code != errno.EINTR:
+                _raise(self.name)
+            remaining = max(deadline - time.monotonic(), 0.0)
+
+    def set_value(self, value: int) -> None:
+        if lib.qshm_semctl_setval(self.semid, 0, value) == -1:
+            _raise(self.name)
+
+    def value(self) -> int:
+        v = lib.qshm_semctl_cmd(self.semid, 0, lib.GETVAL)
+        if v == -1:
+            _raise(self.name)
+        return int(v)
+
+    def last_pid(self) -> int:
+        """The pid of the last process that operated on the semaphore (``GETPID``)."""
+        v = lib.qshm_semctl_cmd(self.semid, 0, lib.GETPID)
+        if v == -1:
+            _raise(self.name)
+        return int(v)
+
+    def waiters(self) -> int:
+        """How many processes wait to take it (``GETNCNT``)."""
+        v = lib.qshm_semctl_cmd(self.semid, 0, lib.GETNCNT)
+        if v == -1:
+            _raise(self.name)
+        return int(v)
+
+    def remove(self) -> None:
+        if lib.qshm_semctl_cmd(self.semid, 0, lib.IPC_RMID) == -1:
+            _raise(self.name)
+
+
+def _sembuf(op: int) -> Any:
+    ops = ffi.new("struct sembuf[1]")
+    ops[0].sem_num = 0
+    ops[0].sem_op = op
+    ops[0].sem_flg = lib.SEM_UNDO
+    return ops
+
+
+def memory_view(addr: Any, size: int) -> Any:
+    """A cffi buffer over ``size`` bytes at ``addr`` (no copy)."""
+    return ffi.buffer(ffi.cast("char *", addr), size)

@@ -1,0 +1,109 @@
+"""Fixtures shared by the test modules: real Qt peers, fresh keys, and the leak guard.
+
+Every test runs under the leak guard: the IPC objects on the machine are listed before and after
+it, and anything the test left (a segment, a semaphore, a key file, a ``/dev/shm`` object) is
+removed and fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+import leftovers
+from peers import ALL_PEERS, QT66_PEERS, Peer, PeerError, start_peer
+
+
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    import qshm_compat
+
+    return [f"qshm_compat {qshm_compat.__version__} imported from {os.path.dirname(qshm_compat.__file__)}"]
+
+
+class PeerPool:
+    """One long-lived peer per stack, reset after each test; restarted if it died."""
+
+    def __init__(self) -> None:
+        self._peers: Dict[str, Peer] = {}
+
+    def get(self, name: str) -> Peer:
+        peer = self._peers.get(name)
+        if peer is None or peer.proc.poll() is not None:
+            peer = start_peer(name)
+            self._peers[name] = peer
+        return peer
+
+    def reset(self) -> None:
+        """Destroy what each peer holds (its destructors run); drop peers that do not answer."""
+        for name, peer in list(self._peers.items()):
+            try:
+                if peer.proc.poll() is not None:
+                    raise PeerError("exited")
+                for cmd in ("sem_destroy", "destroy"):
+                    peer.send(cmd)
+                    peer.reply(timeout=10)
+            except PeerError:
+                peer.kill()
+                peer.close()
+                del self._peers[name]
+
+    def close(self) -> None:
+        for peer in self._peers.values():
+            peer.close()
+        self._peers.clear()
+
+
+@pytest.fixture(scope="session")
+def peer_pool() -> Iterator[PeerPool]:
+    pool = PeerPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves an IPC object behind (after removing it)."""
+    before = leftovers.snapshot()
+    yield
+    if "peer_pool" in request.fixturenames:
+        request.getfixturevalue("peer_pool").reset()
+    left = leftovers.snapshot() - before
+    if left:
+        leftovers.remove(left)
+        pytest.fail(f"the test left IPC objects behind: {left.describe()}", pytrace=False)
+
+
+@pytest.fixture(params=ALL_PEERS)
+def peer(request: pytest.FixtureRequest, peer_pool: PeerPool) -> Peer:
+    """Each of the five real Qt peers in turn (pooled; reset after the test)."""
+    return peer_pool.get(request.param)
+
+
+@pytest.fixture(params=QT66_PEERS)
+def qt66_peer(request: pytest.FixtureRequest, peer_pool: PeerPool) -> Peer:
+    """Each real Qt >= 6.6 peer in turn (QNativeIpcKey)."""
+    return peer_pool.get(request.param)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., Peer]]:
+    """Start a fresh peer with its own environment; it is closed (or killed) after the test."""
+    started: List[Peer] = []
+
+    def _spawn(name: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> Peer:
+        peer = start_peer(name, env=env, cwd=cwd)
+        started.append(peer)
+        return peer
+
+    yield _spawn
+    for peer in started:
+        peer.close()
+
+
+@pytest.fixture
+def key() -> str:
+    """A fresh random Qt key with letters, digits, a space and punctuation in it."""
+    return f"qshm test {secrets.token_hex(6)}/#1"

@@ -93,8 +93,10 @@ def spawn() -> Iterator[Callable[..., Peer]]:
     """Start a fresh peer with its own environment; it is closed (or killed) after the test."""
     started: List[Peer] = []
 
-    def _spawn(name: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> Peer:
-        peer = start_peer(name, env=env, cwd=cwd)
+    def _spawn(
+        name: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, user: Optional[int] = None
+    ) -> Peer:
+        peer = start_peer(name, env=env, cwd=cwd, user=user)
         started.append(peer)
         return peer
 

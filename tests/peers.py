@@ -46,7 +46,13 @@ def peer_command(name: str) -> list[str]:
 class Peer:
     """One running peer process; use :func:`start_peer` to make one."""
 
-    def __init__(self, name: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        user: int | None = None,
+    ):
         self.name = name
         self.argv = peer_command(name)
         full_env = dict(os.environ)
@@ -63,6 +69,7 @@ class Peer:
             stderr=subprocess.PIPE,
             env=full_env,
             cwd=cwd,
+            user=user,
             text=True,
             encoding="utf-8",
             bufsize=1,
@@ -78,6 +85,7 @@ class Peer:
             self._fail(f"first line is not the ready line: {self.hello!r}")
         self.pid: int = self.hello["pid"]
         self.qt: str = self.hello["qt"]
+        self.qt_version = tuple(int(part) for part in self.qt.split("."))
 
     def _pump_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -170,5 +178,10 @@ class Peer:
                     pass
 
 
-def start_peer(name: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Peer:
-    return Peer(name, env=env, cwd=cwd)
+def start_peer(
+    name: str,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    user: int | None = None,
+) -> Peer:
+    return Peer(name, env=env, cwd=cwd, user=user)

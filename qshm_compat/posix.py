@@ -36,42 +36,54 @@ def _encode(name: str) -> bytes:
 # --- shared memory ------------------------------------------------------------------------
 
 
-def shm_create(name: str, size: int) -> None:
-    """``shm_open(O_RDWR|O_CREAT|O_EXCL, 0600)`` then ``ftruncate(size)``."""
-    fd = lib.qshm_shm_open(_encode(name), lib.O_RDWR | lib.O_CREAT | lib.O_EXCL | lib.O_CLOEXEC, IPC_MODE)
-    if fd == -1:
+def shm_open(name: str, flags: int, mode: int) -> int:
+    """``shm_open`` (EINTR retried): a file descriptor."""
+    while True:
+        fd = lib.qshm_shm_open(_encode(name), flags, mode)
+        if fd != -1:
+            return int(fd)
+        if ffi.errno != errno.EINTR:
+            _raise(name)
+
+
+def create_flags() -> int:
+    """What Qt passes to create: ``O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC``."""
+    return lib.O_RDWR | lib.O_CREAT | lib.O_EXCL | lib.O_CLOEXEC
+
+
+def open_flags(readonly: bool) -> int:
+    """What Qt passes to attach: ``O_RDONLY`` or ``O_RDWR``, with ``O_CLOEXEC``."""
+    return (lib.O_RDONLY if readonly else lib.O_RDWR) | lib.O_CLOEXEC
+
+
+def ftruncate(fd: int, size: int, name: str) -> None:
+    while lib.ftruncate(fd, size) == -1:
+        if ffi.errno != errno.EINTR:
+            _raise(name)
+
+
+def fstat_size(fd: int, name: str) -> int:
+    size = lib.qshm_fstat_size(fd)
+    if size == -1:
         _raise(name)
-    try:
-        if lib.ftruncate(fd, size) == -1:
-            _raise(name)
-    finally:
-        lib.close(fd)
+    return int(size)
 
 
-def shm_attach(name: str, readonly: bool) -> "tuple[int, Any, int]":
-    """Open, size and map an existing object: ``(fd, address, size)``; the fd stays open."""
-    flags = (lib.O_RDONLY if readonly else lib.O_RDWR) | lib.O_CLOEXEC
-    fd = lib.qshm_shm_open(_encode(name), flags, 0o400 if readonly else IPC_MODE)
-    if fd == -1:
+def mmap(fd: int, size: int, readonly: bool, name: str) -> Any:
+    """``mmap(NULL, size, PROT_READ[|PROT_WRITE], MAP_SHARED, fd, 0)``."""
+    prot = lib.PROT_READ if readonly else lib.PROT_READ | lib.PROT_WRITE
+    addr = lib.qshm_mmap(ffi.NULL, size, prot, lib.MAP_SHARED, fd, 0)
+    if addr == ffi.NULL:
         _raise(name)
-    try:
-        size = lib.qshm_fstat_size(fd)
-        if size == -1:
-            _raise(name)
-        prot = lib.PROT_READ if readonly else lib.PROT_READ | lib.PROT_WRITE
-        addr = lib.qshm_mmap(ffi.NULL, size, prot, lib.MAP_SHARED, fd, 0)
-        if addr == ffi.NULL:
-            _raise(name)
-    except OSError:
-        lib.close(fd)
-        raise
-    return fd, addr, int(size)
+    return addr
 
 
-def shm_detach(fd: int, addr: Any, size: int, name: str) -> None:
-    """``munmap`` and ``close``."""
+def munmap(addr: Any, size: int, name: str) -> None:
     if lib.munmap(addr, size) == -1:
         _raise(name)
+
+
+def close(fd: int) -> None:
     lib.close(fd)
 
 
@@ -84,16 +96,30 @@ def shm_unlink(name: str) -> bool:
     return True
 
 
+def shm_exists(name: str) -> bool:
+    """Whether a POSIX shared memory object of that name exists (opened read-only, closed)."""
+    fd = lib.qshm_shm_open(_encode(name), lib.O_RDONLY | lib.O_CLOEXEC, 0)
+    if fd == -1:
+        return ffi.errno != errno.ENOENT
+    lib.close(fd)
+    return True
+
+
 # --- semaphores ---------------------------------------------------------------------------
 
 
 class Semaphore:
-    """A named POSIX semaphore.  There is no undo: a holder that dies keeps it taken."""
+    """An open named POSIX semaphore.  There is no undo: a holder that dies keeps it taken.
+
+    ``take()`` and ``give()`` are the uncontended fast path (``sem_trywait``/``sem_post``, 0 on
+    success); on failure the caller falls back to :meth:`acquire`/:meth:`release`.
+    """
 
     __slots__ = ("name", "_sem", "take", "give")
 
-    def __init__(self, name: str, create: bool, exclusive: bool, initial: int):
-        flags = (lib.O_CREAT if create else 0) | (lib.O_EXCL if exclusive else 0)
+    def __init__(self, name: str, exclusive: bool, initial: int):
+        """``sem_open(name, O_CREAT[|O_EXCL], 0600, initial)``, EINTR retried."""
+        flags = lib.O_CREAT | (lib.O_EXCL if exclusive else 0)
         while True:
             sem = lib.qshm_sem_open(_encode(name), flags, IPC_MODE, max(initial, 0))
             if sem != ffi.NULL:
@@ -102,7 +128,6 @@ class Semaphore:
                 _raise(name)
         self.name = name
         self._sem = sem
-        # Uncontended fast path: one C call, 0 on success (as in sysv.Semaphore).
         self.take = functools.partial(lib.sem_trywait, sem)
         self.give = functools.partial(lib.sem_post, sem)
 
@@ -131,7 +156,8 @@ class Semaphore:
             if lib.sem_post(self._sem) == -1:
                 code = ffi.errno
                 for _ in range(done):
-                    lib.sem_wait(self._sem)
+                    while lib.sem_wait(self._sem) == -1 and ffi.errno == errno.EINTR:
+                        pass
                 raise OSError(code, os.strerror(code), self.name)
 
     def value(self) -> int:

@@ -1,27 +1,36 @@
-"""``QSystemSemaphore``, with Qt's names, and the System V protocol behind it.
+"""``QSystemSemaphore``, with Qt's names, on System V and POSIX semaphores.
 
 The class keeps Qt's camelCase method names and enum names and values on purpose, so PyQt code
 ports by changing one import (as Python's own ``unittest`` keeps its foreign camelCase).
 Additions of our own are snake_case or keyword-only: ``acquire(timeout=...)``, ``close()`` and the
 context manager.
 
-The protocol follows Qt 5.15.8 / 6.4.2 ``qsystemsemaphore.cpp`` and
-``qsystemsemaphore_systemv.cpp`` (spec §4.3): the key file is created ``O_CREAT|O_EXCL`` 0640, the
-semaphore is ``semget(ftok(file, 'Q'), 1, 0600|IPC_CREAT|IPC_EXCL)`` (else opened), a new or
-``Create``-mode semaphore is set to the initial value, ``acquire``/``release`` are ``semop`` with
-``SEM_UNDO``, a removed semaphore is re-made and the operation retried, and the process that
-created it (or opened it with ``Create``) removes it and its key file when the object goes.
+The protocol follows Qt 5.15.8 / 6.4.2 ``src/corelib/kernel/qsystemsemaphore*.cpp`` and 6.8.2 /
+6.11.2 ``src/corelib/ipc/qsystemsemaphore*.cpp`` (spec §4.3, §5.2):
+
+* System V: the key file is created ``O_CREAT|O_EXCL`` 0640, the semaphore is
+  ``semget(ftok(file, proj), 1, 0600|IPC_CREAT|IPC_EXCL)`` (else opened; ``proj`` is ``'Q'``, or
+  the key type from Qt 6.6), a new or ``Create``-mode semaphore is set to the initial value,
+  ``acquire``/``release`` are ``semop`` with ``SEM_UNDO``, a removed semaphore is made again and
+  the operation retried, and the process that created it (or opened it with ``Create``) removes
+  it and its key file when the object goes.
+* POSIX: ``sem_open(name, O_CREAT|O_EXCL, 0600, initial)``; on EEXIST ``Create`` unlinks and
+  re-makes it and ``Open`` opens it; the creator unlinks it when the object goes.
 """
 
 from __future__ import annotations
 
 import errno
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
-from . import _registry, keys, sysv
+from . import _registry, keys, posix, sysv
 from .errors import QtVersion, SemaphoreAccessMode, SystemSemaphoreError, sem_error
+from .keys import QNativeIpcKey
 
 _QSS = "QSystemSemaphore"
+#: The Qt version mirrored for an object keyed with the Qt 6.6 API (QNativeIpcKey) when the
+#: caller asked for an older one: such a key only exists from Qt 6.6 on.
+NATIVE_KEY_QT: QtVersion = (6, 8, 0)
 
 
 class SemaphoreFailure(Exception):
@@ -40,21 +49,19 @@ class SemaphoreFailure(Exception):
 class SysVSemaphoreHandle:
     """One Qt system semaphore on System V: its key file, ``key_t``, id and ownership flags."""
 
-    kind = "System V"
-
-    def __init__(self, file_name: str, initial_value: int, qt: QtVersion, project_id: int = 0x51):
+    def __init__(self, file_name: str, initial_value: int, qt: QtVersion, project_id: int):
         self.file_name = file_name
         self.initial_value = initial_value
         self.qt = qt
         self.project_id = project_id
         self.unix_key = -1
-        self.sem: Optional["sysv.Semaphore"] = None
+        self.sem: Optional[sysv.Semaphore] = None
         self.created_file = False
         self.created_semaphore = False
 
     def describe(self) -> str:
         if self.unix_key != -1:
-            return f"System V semaphore key 0x{self.unix_key & 0xFFFFFFFF:08x} (key file {self.file_name})"
+            return f"System V semaphore key 0x{self.unix_key & 0xFFFFFFFF:08x}, key file {self.file_name}"
         return f"System V semaphore of key file {self.file_name}"
 
     def handle(self, mode: SemaphoreAccessMode) -> None:
@@ -114,10 +121,9 @@ class SysVSemaphoreHandle:
     def modify(self, count: int, timeout: Optional[float]) -> bool:
         """``semop`` by ``count`` with ``SEM_UNDO``; False only when ``timeout`` ran out."""
         self.handle(SemaphoreAccessMode.Open)
-        sem = self.sem
-        assert sem is not None
+        assert self.sem is not None
         try:
-            return sem.modify(count, timeout)
+            return self.sem.modify(count, timeout)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EIDRM):
                 # Removed under us (its owner went away): make it again and retry, as Qt does.
@@ -132,14 +138,121 @@ class SysVSemaphoreHandle:
         assert self.sem is not None
         return self.sem.value()
 
+    def repair(self) -> None:
+        """Give a lock whose count went above 1 (no exclusion left) its count of 1 back.
+
+        Qt resets the count to 1 in every ``create()`` "in case it survived a crash"; with
+        ``SEM_UNDO`` a crash cannot leave it taken, so a count of 0 means a live holder and is
+        left alone.
+        """
+        try:
+            if self.sem is not None and self.sem.value() > 1:
+                self.sem.set_value(1)
+        except OSError:
+            pass  # removed meanwhile: the next operation re-makes it
+
+
+class PosixSemaphoreHandle:
+    """One Qt system semaphore on POSIX: ``sem_open`` by name, unlinked by its creator."""
+
+    def __init__(self, name: str, initial_value: int, qt: QtVersion):
+        self.file_name = name
+        self.initial_value = initial_value
+        self.qt = qt
+        self.sem: Optional[posix.Semaphore] = None
+        self.created_semaphore = False
+
+    def describe(self) -> str:
+        return f"POSIX semaphore {self.file_name}"
+
+    def handle(self, mode: SemaphoreAccessMode) -> None:
+        if self.sem is not None:
+            return
+        if not self.file_name:
+            raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle: key is empty")
+        exclusive = True
+        tries, max_tries = 0, 1
+        while tries < max_tries:
+            tries += 1
+            try:
+                self.sem = posix.Semaphore(self.file_name, exclusive, self.initial_value)
+                break
+            except FileExistsError:
+                if mode == SemaphoreAccessMode.Create:
+                    # Qt replaces it: processes that still hold the old one keep using the old one.
+                    try:
+                        posix.sem_unlink(self.file_name)
+                    except OSError as exc:
+                        raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle (sem_unlink)", self.qt) from None
+                    max_tries = 3
+                else:
+                    exclusive = False
+                    max_tries = 2
+            except OSError as exc:
+                raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
+        if self.sem is None:
+            raise SemaphoreFailure.from_oserror(
+                OSError(errno.EEXIST, "exists"), f"{_QSS}::handle", self.qt
+            )
+        self.created_semaphore = exclusive
+
+    def clean(self) -> None:
+        if self.sem is not None:
+            self.sem.close()
+            self.sem = None
+        if self.created_semaphore:
+            try:
+                posix.sem_unlink(self.file_name)
+            except OSError:
+                pass
+            self.created_semaphore = False
+
+    def modify(self, count: int, timeout: Optional[float]) -> bool:
+        self.handle(SemaphoreAccessMode.Open)
+        assert self.sem is not None
+        if count > 0:
+            try:
+                self.sem.release(count)
+            except OSError as exc:
+                raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_post)", self.qt) from None
+            return True
+        try:
+            return self.sem.acquire(timeout)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EIDRM):
+                self.sem = None
+                return self.modify(count, timeout)
+            raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_wait)", self.qt) from None
+
+    def value(self) -> int:
+        self.handle(SemaphoreAccessMode.Open)
+        assert self.sem is not None
+        return self.sem.value()
+
+    def repair(self) -> None:
+        pass  # POSIX counts are never reset behind a holder's back (see QSharedMemory.create)
+
+
+Handle = Union[SysVSemaphoreHandle, PosixSemaphoreHandle]
+
+
+def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion) -> Handle:
+    """The backend for a semaphore key of any supported type."""
+    if key.type() == QNativeIpcKey.Type.PosixRealtime:
+        return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt)
+    # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
+    project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
+    return SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id)
+
 
 class QSystemSemaphore:
     """``QSystemSemaphore``: a counting semaphore shared between processes, under Qt's names.
 
     ``QSystemSemaphore(key, initialValue=0, mode=AccessMode.Open)`` opens (or creates) the same
-    OS semaphore a Qt program does for ``key``.  ``acquire(timeout=None)`` and ``release(n=1)``
-    return False on failure, with ``error()`` and ``errorString()`` as Qt gives them;
-    ``acquire`` also returns False when a ``timeout`` (seconds) runs out.
+    OS semaphore a Qt program does for ``key`` (a string, or a ``QNativeIpcKey`` as in Qt 6.6).
+    ``acquire(timeout=None)`` and ``release(n=1)`` return False on failure, with ``error()`` and
+    ``errorString()`` as Qt gives them; ``acquire`` also returns False when a ``timeout``
+    (seconds) runs out.
     """
 
     AccessMode = SemaphoreAccessMode
@@ -158,22 +271,41 @@ class QSystemSemaphore:
 
     def __init__(
         self,
-        key: Optional[str] = "",
+        key: Union[str, QNativeIpcKey, None] = "",
         initialValue: int = 0,
         mode: Union[SemaphoreAccessMode, int] = SemaphoreAccessMode.Open,
         *,
         qt_version: Union[str, Tuple[int, ...], None] = None,
     ):
         self._qt = keys.parse_qt_version(qt_version)
-        self._key: Optional[str] = None
-        self._handle: Optional[SysVSemaphoreHandle] = None
+        self._legacy_key: Optional[str] = None
+        self._ipc_key = QNativeIpcKey("", QNativeIpcKey.legacyDefaultTypeForOs())
+        self._handle: Optional[Handle] = None
         self._error = SystemSemaphoreError.NoError
         self._error_string = ""
         self._timed_out = False
         _registry.register(self)
-        self.setKey(key, initialValue, mode)
+        if isinstance(key, QNativeIpcKey):
+            self.setNativeKey(key, initialValue, mode)
+        else:
+            self.setKey(key, initialValue, mode)
 
-    # -- Qt's API ---------------------------------------------------------------------------
+    # -- keys -------------------------------------------------------------------------------
+
+    @staticmethod
+    def platformSafeKey(key: str, type: Optional[int] = None) -> QNativeIpcKey:
+        """``QSystemSemaphore::platformSafeKey`` (Qt 6.6)."""
+        return keys.make_platform_safe_key(key, "sem", type)
+
+    @staticmethod
+    def legacyNativeKey(key: str, type: Optional[int] = None) -> QNativeIpcKey:
+        """``QSystemSemaphore::legacyNativeKey`` (Qt 6.6)."""
+        return keys.make_legacy_native_key(key, "sem", type)
+
+    @staticmethod
+    def isKeyTypeSupported(type: int) -> bool:
+        """``QSystemSemaphore::isKeyTypeSupported`` (Qt 6.6)."""
+        return keys.is_key_type_supported(type)
 
     def setKey(
         self,
@@ -182,29 +314,62 @@ class QSystemSemaphore:
         mode: Union[SemaphoreAccessMode, int] = SemaphoreAccessMode.Open,
     ) -> None:
         """``QSystemSemaphore::setKey``: forget the old semaphore (removing it if this object owns
-        it) and open or create the one for ``key``."""
+        it) and open or create the one Qt names for ``key``."""
         key = _check_key(key)
         mode = SemaphoreAccessMode(mode)
-        if key == self._key and mode == SemaphoreAccessMode.Open:
+        ctx = keys.KeyContext(qt_version=self._qt)
+        if self._qt >= (6, 6, 0):
+            self._set_native(keys.make_legacy_native_key(key or "", "sem", None, ctx), initialValue, mode)
+            self._legacy_key = key
+            return
+        # Qt <= 6.5 compares the user key, and keeps a System V shortcut for Create mode.
+        if key == self._legacy_key and mode == SemaphoreAccessMode.Open:
             return
         self._clear_error()
         handle = self._handle
-        if key == self._key and handle is not None and handle.created_semaphore and handle.created_file:
-            # Qt's System V shortcut: same key, Create mode, and this object owns it -> just
-            # reset the value instead of removing and re-making the semaphore.
+        if (
+            key == self._legacy_key
+            and isinstance(handle, SysVSemaphoreHandle)
+            and handle.created_semaphore
+            and handle.created_file
+        ):
             handle.initial_value = initialValue
             handle.unix_key = -1
             self._run_handle(mode)
             return
         self._clean()
-        self._key = key
-        file_name = keys.legacy_platform_safe_key(key or "", keys.SEM_PREFIX, 0x51, keys.KeyContext(qt_version=self._qt))
-        self._handle = SysVSemaphoreHandle(file_name, initialValue, self._qt)
-        self._run_handle(mode)
+        self._legacy_key = key
+        self._ipc_key = keys.make_legacy_native_key(key or "", "sem", None, ctx)
+        self._handle = make_handle(self._ipc_key, initialValue, self._qt) if key else None
+        if self._handle is not None:
+            self._run_handle(mode)
+
+    def setNativeKey(
+        self,
+        key: Union[QNativeIpcKey, str],
+        initialValue: int = 0,
+        mode: Union[SemaphoreAccessMode, int] = SemaphoreAccessMode.Open,
+        type: Optional[int] = None,
+    ) -> None:
+        """``QSystemSemaphore::setNativeKey`` (Qt 6.6): a ``QNativeIpcKey``, or a native key
+        string of ``type`` (default ``legacyDefaultTypeForOs()``)."""
+        if isinstance(key, str):
+            key = QNativeIpcKey(key, QNativeIpcKey.legacyDefaultTypeForOs() if type is None else type)
+        elif not isinstance(key, QNativeIpcKey):
+            raise TypeError(f"a native key is a QNativeIpcKey or a str, not {key.__class__.__name__}")
+        self._qt = max(self._qt, NATIVE_KEY_QT)
+        self._set_native(key, initialValue, SemaphoreAccessMode(mode))
+        self._legacy_key = None
+
+    def nativeIpcKey(self) -> QNativeIpcKey:
+        """``QSystemSemaphore::nativeIpcKey`` (Qt 6.6)."""
+        return _copy_key(self._ipc_key)
 
     def key(self) -> str:
-        """``QSystemSemaphore::key``."""
-        return self._key or ""
+        """``QSystemSemaphore::key``: the legacy key given to setKey()."""
+        return self._legacy_key or ""
+
+    # -- Qt's operations --------------------------------------------------------------------
 
     def acquire(self, timeout: Optional[float] = None) -> bool:
         """``QSystemSemaphore::acquire``; with ``timeout`` (seconds), False once it runs out."""
@@ -231,9 +396,10 @@ class QSystemSemaphore:
     # -- Python additions -------------------------------------------------------------------
 
     def close(self) -> None:
-        """What Qt's destructor does: remove the semaphore and key file if this object owns them."""
+        """What Qt's destructor does: remove the semaphore (and key file) if this object owns it."""
         self._clean()
-        self._key = None
+        self._handle = None
+        self._legacy_key = None
         _registry.unregister(self)
 
     def __enter__(self) -> "QSystemSemaphore":
@@ -252,7 +418,21 @@ class QSystemSemaphore:
         where = self._handle.describe() if self._handle else "no key"
         return f"<QSystemSemaphore key={self.key()!r} {where}>"
 
-    # -- internals --------------------------------------------------------------------------
+    # -- internals (also used by QSharedMemory for its lock) ---------------------------------
+
+    def _set_native(self, key: QNativeIpcKey, initial_value: int, mode: SemaphoreAccessMode) -> None:
+        """Qt 6.6's ``setNativeKey(QNativeIpcKey, initialValue, mode)``."""
+        if key == self._ipc_key and mode == SemaphoreAccessMode.Open:
+            return
+        if not keys.is_key_type_supported(key.type()):
+            self._error = SystemSemaphoreError.KeyError
+            self._error_string = f"{_QSS}::setNativeKey: unsupported key type"
+            return
+        self._clear_error()
+        self._clean()
+        self._ipc_key = _copy_key(key)
+        self._handle = make_handle(self._ipc_key, initial_value, self._qt)
+        self._run_handle(mode)
 
     def _clear_error(self) -> None:
         self._error = SystemSemaphoreError.NoError
@@ -275,17 +455,17 @@ class QSystemSemaphore:
             return False
         return True
 
-    def _fast_semaphore(self) -> Optional["sysv.Semaphore"]:
-        """The backend semaphore in use now, for a caller's uncontended fast path."""
+    def _fast_semaphore(self) -> Any:
+        """The backend semaphore in use now (``take``/``give``), for a lock's fast path."""
         return self._handle.sem if self._handle is not None else None
 
     def _modify(self, count: int, timeout: Optional[float]) -> bool:
         handle = self._handle
+        self._timed_out = False
         if handle is None:
             self._error = SystemSemaphoreError.KeyError
             self._error_string = f"{_QSS}::handle:: key is empty"
             return False
-        self._timed_out = False
         try:
             done = handle.modify(count, timeout)
         except SemaphoreFailure as failure:
@@ -295,12 +475,23 @@ class QSystemSemaphore:
             self._timed_out = True
             self._error = SystemSemaphoreError.UnknownError
             self._error_string = (
-                f"{_QSS}::acquire: timed out after {timeout:g} s waiting for key {self.key()!r} "
-                f"({handle.describe()})"
+                f"{_QSS}::acquire: timed out after {timeout:g} s waiting for key "
+                f"{self._describe_key()} ({handle.describe()})"
             )
             return False
         self._clear_error()
         return True
+
+    def _describe_key(self) -> str:
+        if self._legacy_key:
+            return repr(self._legacy_key)
+        return repr(self._ipc_key.toString())
+
+
+def _copy_key(key: QNativeIpcKey) -> QNativeIpcKey:
+    copy = QNativeIpcKey(key.nativeKey(), key.type())
+    copy.legacy_key = key.legacyKey()
+    return copy
 
 
 def _check_key(key: Optional[str]) -> Optional[str]:

@@ -1,24 +1,28 @@
-"""``QSharedMemory``, with Qt's names, on the System V backend Qt uses for string keys on Linux.
+"""``QSharedMemory``, with Qt's names, on System V and POSIX shared memory.
 
 The class keeps Qt's camelCase method names and enum names and values on purpose, so PyQt code
 ports by changing one import (as Python's own ``unittest`` keeps its foreign camelCase).
 Additions of our own are snake_case or keyword-only: timeouts on every call that takes the lock,
 ``locked()``, ``close()`` and the context manager.
 
-The lifecycle follows Qt 5.15.8 / 6.4.2 ``qsharedmemory.cpp`` and ``qsharedmemory_systemv.cpp``
-(spec §4.2, §8): ``create()``, ``attach()`` and ``detach()`` hold the lock semaphore
-``qipc_systemsem_<letters><sha1>`` while they work; the segment is
+The lifecycle follows Qt 5.15.8 / 6.4.2 ``src/corelib/kernel/qsharedmemory*.cpp`` and 6.8.2 /
+6.11.2 ``src/corelib/ipc/qsharedmemory*.cpp`` (spec §4, §5, §8, §11).  For a string key on Linux:
+``create()``, ``attach()`` and ``detach()`` hold the lock semaphore
+``<temp>/qipc_systemsem_<letters><sha1>`` while they work; the segment is
 ``shmget(ftok(<temp>/qipc_sharedmemory_<letters><sha1>, 'Q'), size, 0600|IPC_CREAT|IPC_EXCL)``;
-whoever detaches last removes the segment and its key file.
+whoever detaches last removes the segment and its key file.  ``qt_version`` picks the Qt whose
+behaviour is mirrored where versions differ (default 5.15, or ``$QSHM_QT_VERSION``); a
+``QNativeIpcKey`` implies Qt 6.6 or later.
 
 Where Qt is unsafe we are safer without changing what a Qt peer sees:
 
 * a ``create()`` that fails with AlreadyExists leaves the lock semaphore alone (every Qt stack
-  resets it to 1 and later removes it, breaking a lock another process holds);
+  resets it and later removes it, breaking a lock another process holds);
 * ``data()`` after a ReadOnly attach is a read-only ``memoryview``: a write raises ``TypeError``
   instead of the SIGSEGV of every Qt stack;
 * a ``memoryview`` that outlives ``detach()`` reads harmless private memory instead of crashing;
-* ``lock()`` and the internal locking take a timeout.
+* every call that takes the lock accepts a timeout, so an abandoned POSIX lock is reported
+  instead of hanging for ever.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ import sys
 import warnings
 from typing import Any, Iterator, List, Optional, Tuple, Union
 
-from . import _registry, keys, sysv
-from .errors import SEM_TO_SHM, AccessMode, SharedMemoryError, shm_error
+from . import _memory, _registry, keys, posix, sysv
+from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
-from .semaphore import QSystemSemaphore
+from .keys import QNativeIpcKey
+from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, _copy_key
 
 _QSM = "QSharedMemory"
+_QT66: QtVersion = (6, 6, 0)
 # Our own reference plus getrefcount's argument: more means a memoryview still uses the buffer.
 _UNSHARED_REFCOUNT = 2
 
@@ -47,10 +53,10 @@ class _Failed(Exception):
 class QSharedMemory:
     """``QSharedMemory``: a shared memory segment that Qt programs see as their own.
 
-    ``QSharedMemory(key)`` names the segment exactly as Qt does for ``key``.  ``create(size)``,
-    ``attach()`` and ``detach()`` return False on failure, with ``error()`` and
-    ``errorString()`` as Qt 5.15 gives them (or as the Qt version given by ``qt_version``).
-    ``data()`` is a ``memoryview`` of exactly ``size()`` bytes over the segment itself.
+    ``QSharedMemory(key)`` names the segment exactly as Qt does for ``key`` (a string, or a
+    ``QNativeIpcKey`` as in Qt 6.6).  ``create(size)``, ``attach()`` and ``detach()`` return False
+    on failure, with ``error()`` and ``errorString()`` as Qt gives them.  ``data()`` is a
+    ``memoryview`` of exactly ``size()`` bytes over the segment itself.
     """
 
     AccessMode = AccessMode
@@ -76,15 +82,12 @@ class QSharedMemory:
         *,
         qt_version: Union[str, Tuple[int, ...], None] = None,
     ):
-        if key is None or not isinstance(key, str):
-            # QSharedMemory(parent): Qt's overload without a key.
-            parent, key = key, ""
-        self._qt = keys.parse_qt_version(qt_version)
+        if key is not None and not isinstance(key, (str, QNativeIpcKey)):
+            parent, key = key, ""  # QSharedMemory(parent): Qt's overload without a key
         self._parent = parent
-        self._key: Optional[str] = None
-        self._native_key = ""
-        self._unix_key = 0
-        self._shmid = -1
+        self._qt = keys.parse_qt_version(qt_version)
+        self._ipc_key = QNativeIpcKey("", QNativeIpcKey.legacyDefaultTypeForOs())
+        self._segment: _Segment = _SysVSegment(self)
         self._memory: Any = None
         self._buffer: Any = None
         self._readonly = False
@@ -97,43 +100,70 @@ class QSharedMemory:
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
-        self.setKey(key)
+        if isinstance(key, QNativeIpcKey):
+            self.setNativeKey(key)
+        else:
+            self.setKey(key)
 
     # -- keys -------------------------------------------------------------------------------
+
+    @staticmethod
+    def platformSafeKey(key: str, type: Optional[int] = None) -> QNativeIpcKey:
+        """``QSharedMemory::platformSafeKey`` (Qt 6.6): default type POSIX on Linux."""
+        return keys.make_platform_safe_key(key, "shm", type)
+
+    @staticmethod
+    def legacyNativeKey(key: str, type: Optional[int] = None) -> QNativeIpcKey:
+        """``QSharedMemory::legacyNativeKey`` (Qt 6.6): the names Qt 5 uses for ``key``."""
+        return keys.make_legacy_native_key(key, "shm", type)
+
+    @staticmethod
+    def isKeyTypeSupported(type: int) -> bool:
+        """``QSharedMemory::isKeyTypeSupported`` (Qt 6.6)."""
+        return keys.is_key_type_supported(type)
 
     def setKey(self, key: Optional[str]) -> None:
         """``QSharedMemory::setKey``: detach if attached, then use the segment Qt names ``key``."""
         if key is not None and not isinstance(key, str):
             raise TypeError(f"a key is a str, not {type(key).__name__}")
-        key = key or None
-        native = self._legacy_native_key(key)
-        if key == self._key and native == self._native_key:
-            return
-        if self.isAttached():
-            self.detach()
-        self._clean_handle()
-        self._key = key
-        self._native_key = native
+        new = keys.make_legacy_native_key(key or "", "shm", None, self._ctx())
+        if self._qt >= _QT66:
+            self._set_native(new)
+        elif new != self._ipc_key:
+            self._replace_key(new)
 
-    def setNativeKey(self, key: str) -> None:
-        """``QSharedMemory::setNativeKey`` (Qt 5.15 meaning: a key file path; no lock)."""
-        if not isinstance(key, str):
-            raise TypeError(f"a native key is a str, not {type(key).__name__}")
-        if key == self._native_key and self._key is None:
-            return
-        if self.isAttached():
-            self.detach()
-        self._clean_handle()
-        self._key = None
-        self._native_key = key
+    def setNativeKey(self, key: Union[QNativeIpcKey, str], type: Optional[int] = None) -> None:
+        """``QSharedMemory::setNativeKey``.
+
+        A ``QNativeIpcKey``, or a native key string of ``type`` (Qt 6.6; default
+        ``legacyDefaultTypeForOs()``).  Mirroring Qt 5.15 (no ``type``, a string), the key is a
+        System V key file with no lock, as Qt 5 has it.
+        """
+        if isinstance(key, str):
+            if type is None and self._qt < _QT66:
+                new = QNativeIpcKey(key, QNativeIpcKey.Type.SystemV)
+                if new != self._ipc_key:
+                    self._replace_key(new)
+                return
+            key = QNativeIpcKey(key, QNativeIpcKey.legacyDefaultTypeForOs() if type is None else type)
+        elif not isinstance(key, QNativeIpcKey):
+            raise TypeError(f"a native key is a QNativeIpcKey or a str, not {key.__class__.__name__}")
+        if self._qt < _QT66:
+            self._qt = NATIVE_KEY_QT
+            self._sem._qt = NATIVE_KEY_QT
+        self._set_native(_copy_key(key))
 
     def key(self) -> str:
         """``QSharedMemory::key``: the key given to setKey(), or "" for a native key."""
-        return self._key or ""
+        return self._ipc_key.legacyKey()
 
     def nativeKey(self) -> str:
-        """``QSharedMemory::nativeKey``: the key file Qt derives from the key."""
-        return self._native_key
+        """``QSharedMemory::nativeKey``: the OS name (key file or POSIX name) Qt uses."""
+        return self._ipc_key.nativeKey()
+
+    def nativeIpcKey(self) -> QNativeIpcKey:
+        """``QSharedMemory::nativeIpcKey`` (Qt 6.6)."""
+        return _copy_key(self._ipc_key)
 
     # -- create / attach / detach -----------------------------------------------------------
 
@@ -150,13 +180,9 @@ class QSharedMemory:
         """
         size = _check_size(size)
         mode = AccessMode(mode)
-        if not self._init_key():
+        if not self._init_key(self._create_lock_mode()):
             return False
-        if self._key is not None:
-            # Qt opens the lock in Create mode here, resetting it to 1 and taking ownership, "in
-            # case it survived a crash".  With SEM_UNDO a crash cannot leave it taken, so only a
-            # value above 1 (no exclusion at all) is reset; ownership waits for success below.
-            self._repair_lock_value()
+        self._sem_handle_repair()
         function = f"{_QSM}::create"
         with self._internal_lock(function, timeout) as locked:
             if not locked:
@@ -165,10 +191,9 @@ class QSharedMemory:
                 self._set_error(SharedMemoryError.InvalidSize, f"{function}: create size is less then 0")
                 return False
             try:
-                self._create_segment(size)
-                if self._key is not None:
-                    self._own_lock()
-                self._attach_segment(mode)
+                self._segment.create(size)
+                self._own_lock()
+                self._segment.attach(mode)
             except _Failed:
                 return False
             return True
@@ -181,26 +206,26 @@ class QSharedMemory:
     ) -> bool:
         """``QSharedMemory::attach``: attach to the segment a Qt program (or we) created."""
         mode = AccessMode(mode)
-        if self.isAttached() or not self._init_key():
+        if self.isAttached() or not self._init_key(SemaphoreAccessMode.Open):
             return False
         with self._internal_lock(f"{_QSM}::attach", timeout) as locked:
             if not locked or self.isAttached():
                 return False
             try:
-                self._handle()
-                self._attach_segment(mode)
+                self._segment.handle()
+                self._segment.attach(mode)
             except _Failed:
                 return False
             return True
 
     def detach(self, *, timeout: Optional[float] = None) -> bool:
-        """``QSharedMemory::detach``; the last process to detach removes the segment and key file."""
+        """``QSharedMemory::detach``; on System V the last one out removes the segment and file."""
         if not self.isAttached():
             return False
         with self._internal_lock(f"{_QSM}::detach", timeout) as locked:
             if not locked:
                 return False
-            return self._detach_segment()
+            return self._segment.detach()
 
     def isAttached(self) -> bool:
         """``QSharedMemory::isAttached``."""
@@ -233,8 +258,8 @@ class QSharedMemory:
         if self._locked_by_me:
             warnings.warn("QSharedMemory::lock: already locked", RuntimeWarning, stacklevel=2)
             return True
-        # Fast path: the semaphore used last time, one semop; anything unusual goes the long way
-        # (which re-makes a removed semaphore, retries EINTR and sets Qt's errors).
+        # Fast path: the semaphore used last time, one C call; anything unusual goes the long
+        # way (which re-makes a removed semaphore, retries EINTR and sets Qt's errors).
         fast = self._fast
         if timeout is None and fast is not None and fast.take() == 0:
             self._locked_by_me = True
@@ -291,14 +316,16 @@ class QSharedMemory:
     # -- Python additions -------------------------------------------------------------------
 
     def close(self) -> None:
-        """What Qt's destructor does: detach (the last one out removes the segment) and give up
-        the lock semaphore if this object owns it."""
+        """What Qt's destructor does: detach (on System V the last one out removes the segment)
+        and give up the lock semaphore if this object owns it."""
         if self._locked_by_me:
             self.unlock()
-        self.setKey(None)
+        if self.isAttached():
+            self.detach()
+        self._segment.clean_handle()
         self._fast = None
         self._sem.close()
-        self._sweep_retired(force=False)
+        self._sweep_retired()
         _registry.unregister(self)
 
     def __enter__(self) -> "QSharedMemory":
@@ -315,15 +342,12 @@ class QSharedMemory:
 
     def __repr__(self) -> str:
         state = f"attached, {self._size} bytes" if self.isAttached() else "detached"
-        return f"<QSharedMemory key={self.key()!r} nativeKey={self._native_key!r} {state}>"
+        return f"<QSharedMemory {self._ipc_key.toString() or self.key()!r} {state}>"
 
-    # -- internals --------------------------------------------------------------------------
+    # -- internals: keys and errors ---------------------------------------------------------
 
-    def _legacy_native_key(self, key: Optional[str]) -> str:
-        if key is None:
-            return ""
-        ctx = keys.KeyContext(qt_version=self._qt)
-        return keys.legacy_platform_safe_key(key, keys.SHM_PREFIX, 0x51, ctx)
+    def _ctx(self) -> keys.KeyContext:
+        return keys.KeyContext(qt_version=self._qt)
 
     def _set_error(self, error: SharedMemoryError, text: str) -> None:
         self._error = error
@@ -332,45 +356,87 @@ class QSharedMemory:
     def _set_errno(self, exc: OSError, function: str) -> None:
         self._set_error(*shm_error(exc.errno or 0, function, self._qt))
 
-    def _init_key(self) -> bool:
-        """Qt's ``initKey``: point the lock semaphore at this key (mode Open, initial value 1)."""
-        self._clean_handle()
+    def _set_native(self, new: QNativeIpcKey) -> None:
+        """Qt 6.6's ``setNativeKey(QNativeIpcKey)``."""
+        if new == self._ipc_key and new.isEmpty():
+            return
+        if not keys.is_key_type_supported(new.type()):
+            self._set_error(SharedMemoryError.KeyError, f"{_QSM}::setNativeKey: unsupported key type")
+            return
+        self._replace_key(new)
+
+    def _replace_key(self, new: QNativeIpcKey) -> None:
+        if self.isAttached():
+            self.detach()
+        self._segment.clean_handle()
         self._fast = None
-        sem = self._sem
-        sem.setKey(None, 1)
-        sem.setKey(self._key, 1)
+        if new.type() != self._ipc_key.type():
+            is_posix = new.type() == QNativeIpcKey.Type.PosixRealtime
+            self._segment = _PosixSegment(self) if is_posix else _SysVSegment(self)
+        self._ipc_key = new
+
+    def _locks(self) -> bool:
+        """Whether create/attach/detach lock: string keys only before Qt 6.6, any key from 6.6."""
+        if self._qt < _QT66:
+            return bool(self._ipc_key.legacyKey())
+        return not self._ipc_key.isEmpty()
+
+    def _create_lock_mode(self) -> SemaphoreAccessMode:
+        # Qt opens the lock in Create mode in create(), resetting it "in case it survived a crash".
+        # On POSIX (no undo) that is the only way out of an abandoned lock, so we do it too, but
+        # only when no segment exists that anyone could be using.  On System V we never reset a
+        # held lock (SEM_UNDO gives back what a dead holder took); see _sem_handle_repair.
+        if self._segment.kind == "posix" and self._qt >= _QT66 and not self._segment.exists():
+            return SemaphoreAccessMode.Create
+        return SemaphoreAccessMode.Open
+
+    def _init_key(self, mode: SemaphoreAccessMode) -> bool:
+        """Qt's ``initKey``: point the lock semaphore at this key (initial value 1)."""
+        self._fast = None
+        if self._qt < _QT66:
+            self._segment.clean_handle()
+            sem = self._sem
+            sem.setKey(None, 1)
+            sem.setKey(self._ipc_key.legacyKey() or None, 1)
+        else:
+            if not self._segment.clean_handle():
+                return False
+            sem_key = keys.lock_semaphore_key(self._ipc_key, self._ctx())
+            if sem_key is None:
+                sem_key = QNativeIpcKey("", self._ipc_key.type())
+            sem = self._sem
+            sem._qt = self._qt
+            sem._set_native(sem_key, 1, mode)
         if sem.error() != sem.NoError:
-            self._set_error(SEM_TO_SHM[sem.error()], self._init_key_failure(sem.errorString()))
+            text = "QSharedMemoryPrivate::initKey: unable to set key on lock"
+            if self._qt >= _QT66:
+                text += f" ({sem.errorString()})"
+            self._set_error(SEM_TO_SHM[sem.error()], text)
             return False
         self._set_error(SharedMemoryError.NoError, "")
         return True
 
-    def _init_key_failure(self, sem_text: str) -> str:
-        text = "QSharedMemoryPrivate::initKey: unable to set key on lock"
-        return f"{text} ({sem_text})" if self._qt >= (6, 6, 0) else text
-
-    def _repair_lock_value(self) -> None:
+    def _sem_handle_repair(self) -> None:
         handle = self._sem._handle
-        try:
-            if handle is not None and handle.sem is not None and handle.sem.value() > 1:
-                handle.sem.set_value(1)
-        except OSError:
-            pass  # removed meanwhile: the lock below re-makes it
+        if handle is not None and self._locks():
+            handle.repair()
 
     def _own_lock(self) -> None:
         """After a successful create, own the lock semaphore as Qt's creator does."""
         handle = self._sem._handle
-        if handle is not None:
-            handle.created_semaphore = handle.created_file = True
+        if handle is not None and self._locks():
+            handle.created_semaphore = True
+            if hasattr(handle, "created_file"):
+                handle.created_file = True
 
     @contextlib.contextmanager
     def _internal_lock(self, function: str, timeout: Optional[float]) -> Iterator[bool]:
         """Hold the lock around create/attach/detach, as Qt's ``QSharedMemoryLocker`` does.
 
-        Only for string keys (Qt 5.15 does not lock native keys).  If this object already holds
-        the lock, it stays held afterwards (Qt releases it here, which surprises its callers).
+        If this object already holds the lock, it stays held afterwards (Qt releases it here,
+        which surprises its callers).
         """
-        if self._key is None or self._locked_by_me:
+        if not self._locks() or self._locked_by_me:
             yield True
             return
         fast = self._fast
@@ -391,138 +457,268 @@ class QSharedMemory:
     def _lock_description(self) -> str:
         handle = self._sem._handle
         where = handle.describe() if handle else "no lock"
+        name = repr(self.key()) if self.key() else repr(self._ipc_key.toString())
         return (
-            f"the lock of key {self.key()!r} ({where}) is held by another process; "
+            f"the lock of key {name} ({where}) is held by another process; "
             "if that process is gone, the lock looks abandoned"
         )
 
-    def _clean_handle(self) -> None:
-        self._unix_key = 0
+    # -- internals: mapping -----------------------------------------------------------------
 
-    def _handle(self) -> int:
-        """Qt 5.15's ``handle()``: the ``key_t`` of the key file (which must exist)."""
-        if self._unix_key:
-            return self._unix_key
-        function = f"{_QSM}::handle:"
-        if not self._native_key:
-            self._set_error(SharedMemoryError.KeyError, f"{function}: key is empty")
-            raise _Failed
-        if not _exists(self._native_key):
-            self._set_error(SharedMemoryError.NotFound, f"{function}: UNIX key file doesn't exist")
-            raise _Failed
-        try:
-            self._unix_key = sysv.ftok(self._native_key)
-        except OSError:
-            self._set_error(SharedMemoryError.KeyError, f"{function}: ftok failed")
-            raise _Failed from None
-        return self._unix_key
+    def _mapped(self, memory: Any, size: int, readonly: bool) -> None:
+        self._memory = memory
+        self._size = size
+        self._readonly = readonly
+        self._buffer = _memory.buffer(memory, size)
 
-    def _create_segment(self, size: int) -> None:
+    def _unmapped(self, unmap: Any) -> None:
+        """Give the mapping back with ``unmap(addr, size)``, or retire it if views remain."""
+        buffer, memory, size = self._buffer, self._memory, self._size
+        if sys.getrefcount(buffer) > _UNSHARED_REFCOUNT + 1:  # +1: the local name
+            _memory.retire(memory, size, self.nativeKey())
+            self._retired.append((buffer, memory, size))
+        else:
+            unmap(memory, size)
+        del buffer
+        self._memory = self._buffer = None
+        self._size = 0
+        self._sweep_retired()
+
+    def _sweep_retired(self) -> None:
+        """Unmap placeholders of detached segments once no memoryview uses them any more."""
+        keep = []
+        for entry in self._retired:
+            if sys.getrefcount(entry[0]) <= _UNSHARED_REFCOUNT:
+                _memory.unmap(entry[1], entry[2])
+            else:
+                keep.append(entry)
+        self._retired = keep
+
+
+class _SysVSegment:
+    """The System V side of one ``QSharedMemory``: key file, ``key_t``, segment id."""
+
+    kind = "sysv"
+
+    def __init__(self, owner: QSharedMemory):
+        self.owner = owner
+        self.unix_key = 0
+
+    def _qt66(self) -> bool:
+        return self.owner._qt >= _QT66
+
+    def _project_id(self) -> int:
+        return int(self.owner._ipc_key.type()) if self._qt66() else sysv.QT_PROJECT_ID
+
+    def exists(self) -> bool:
+        return os.path.exists(self.owner.nativeKey())
+
+    def handle(self) -> int:
+        """Qt's ``handle()``: the ``key_t`` of the key file (which must exist)."""
+        if self.unix_key:
+            return self.unix_key
+        owner = self.owner
+        native = owner.nativeKey()
+        if not native:
+            owner._set_error(SharedMemoryError.KeyError, f"{_QSM}::handle:: key is empty")
+            raise _Failed
+        if not self._qt66():
+            # Qt <= 6.5 checks the file first, with its own (double-colon) message.
+            if not os.path.exists(native):
+                owner._set_error(SharedMemoryError.NotFound, f"{_QSM}::handle:: UNIX key file doesn't exist")
+                raise _Failed
+            try:
+                self.unix_key = sysv.ftok(native)
+            except OSError:
+                owner._set_error(SharedMemoryError.KeyError, f"{_QSM}::handle:: ftok failed")
+                raise _Failed from None
+            return self.unix_key
         try:
-            created_file = sysv.create_key_file(self._native_key)
+            self.unix_key = sysv.ftok(native, self._project_id())
+        except OSError as exc:
+            owner._set_errno(exc, f"{_QSM}::handle")
+            raise _Failed from None
+        return self.unix_key
+
+    def clean_handle(self) -> bool:
+        """Qt's ``cleanHandle``.  From 6.6 it also removes a segment nobody is attached to (a
+        crashed creator's), with its key file."""
+        unix_key, self.unix_key = self.unix_key, 0
+        if not unix_key or not self._qt66():
+            return True
+        return self._remove_if_unused(unix_key)
+
+    def _remove_if_unused(self, unix_key: int) -> bool:
+        owner = self.owner
+        name = owner.nativeKey()
+        try:
+            info = sysv.shm_stat(sysv.shm_get(unix_key, True, name), name)
+        except OSError as exc:
+            return exc.errno in (errno.EINVAL, errno.ENOENT)
+        if info.nattch != 0:
+            return True
+        try:
+            sysv.shm_remove(info.shmid, name)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                owner._set_errno(exc, f"{_QSM}::remove")
+                return False
+        return sysv.remove_key_file(name)
+
+    def create(self, size: int) -> None:
+        owner = self.owner
+        native = owner.nativeKey()
+        try:
+            created_file = sysv.create_key_file(native)
         except OSError:
-            self._set_error(SharedMemoryError.KeyError, f"{_QSM}::handle:: unable to make key")
+            owner._set_error(SharedMemoryError.KeyError, f"{_QSM}::handle:: unable to make key")
             raise _Failed from None
         try:
-            key = self._handle()
+            key = self.handle()
         except _Failed:
             if created_file:
-                sysv.remove_key_file(self._native_key)
+                sysv.remove_key_file(native)
             raise
         try:
-            sysv.shm_create(key, size, self._native_key)
+            sysv.shm_create(key, size, native)
         except OSError as exc:
             if exc.errno == errno.EINVAL:
-                self._set_error(
-                    SharedMemoryError.InvalidSize, f"{_QSM}::handle: system-imposed size restrictions"
-                )
+                owner._set_error(SharedMemoryError.InvalidSize, f"{_QSM}::handle: system-imposed size restrictions")
             else:
-                self._set_errno(exc, f"{_QSM}::create")
-            if created_file and self._error != SharedMemoryError.AlreadyExists:
-                sysv.remove_key_file(self._native_key)
+                owner._set_errno(exc, f"{_QSM}::create")
+            if created_file and owner._error != SharedMemoryError.AlreadyExists:
+                sysv.remove_key_file(native)
             raise _Failed from None
 
-    def _attach_segment(self, mode: AccessMode) -> None:
+    def attach(self, mode: AccessMode) -> None:
+        owner = self.owner
         readonly = mode == AccessMode.ReadOnly
-        name = self._native_key
+        name = owner.nativeKey()
         try:
-            shmid = sysv.shm_get(self._unix_key, readonly, name)
+            shmid = sysv.shm_get(self.unix_key, readonly, name)
         except OSError as exc:
-            self._set_errno(exc, f"{_QSM}::attach (shmget)")
+            owner._set_errno(exc, f"{_QSM}::attach (shmget)")
+            if self._qt66():
+                self.unix_key = 0
             raise _Failed from None
         try:
             memory = sysv.shm_attach(shmid, readonly, name)
         except OSError as exc:
-            self._set_errno(exc, f"{_QSM}::attach (shmat)")
+            owner._set_errno(exc, f"{_QSM}::attach (shmat)")
             raise _Failed from None
         try:
             info = sysv.shm_stat(shmid, name)
         except OSError as exc:
-            # Qt stays attached here with size 0; we give the mapping back instead.
-            sysv.shm_detach(memory, name)
-            self._set_errno(exc, f"{_QSM}::attach (shmctl)")
+            sysv.shm_detach(memory, name)  # Qt stays attached with size 0; we give it back
+            owner._set_errno(exc, f"{_QSM}::attach (shmctl)")
             raise _Failed from None
-        self._shmid = shmid
-        self._memory = memory
-        self._size = info.size
-        self._readonly = readonly
-        self._buffer = sysv.memory_view(memory, info.size)
+        owner._mapped(memory, info.size, readonly)
 
-    def _detach_segment(self) -> bool:
-        name = self._native_key
-        buffer, memory, size = self._buffer, self._memory, self._size
+    def detach(self) -> bool:
+        owner = self.owner
+        name = owner.nativeKey()
         try:
-            if sys.getrefcount(buffer) > _UNSHARED_REFCOUNT + 1:  # +1: the local name
-                sysv.shm_retire(memory, size, name)
-                self._retired.append((buffer, memory, size))
-            else:
-                sysv.shm_detach(memory, name)
+            owner._unmapped(lambda memory, size: sysv.shm_detach(memory, name))
         except OSError as exc:
             if exc.errno == errno.EINVAL:
-                self._set_error(SharedMemoryError.NotFound, f"{_QSM}::detach: not attached")
+                owner._set_error(SharedMemoryError.NotFound, f"{_QSM}::detach: not attached")
             else:
-                self._set_errno(exc, f"{_QSM}::detach")
+                owner._set_errno(exc, f"{_QSM}::detach")
             return False
-        del buffer
-        self._memory = self._buffer = None
-        self._size = 0
-        self._shmid = -1
-        self._sweep_retired(force=False)
-
         # The last one out removes the segment and its key file.
-        unix_key = self._unix_key
-        self._clean_handle()
-        try:
-            shmid = sysv.shm_get(unix_key, True, name)
-            info = sysv.shm_stat(shmid, name)
-        except OSError as exc:
-            return exc.errno in (errno.EINVAL, errno.ENOENT)
-        if info.nattch == 0:
-            try:
-                sysv.shm_remove(shmid, name)
-            except OSError as exc:
-                self._set_errno(exc, f"{_QSM}::remove")
-                return exc.errno == errno.EINVAL
-            if not sysv.remove_key_file(name):
-                return False
+        unix_key, self.unix_key = self.unix_key, 0
+        return self._remove_if_unused(unix_key)
+
+
+class _PosixSegment:
+    """The POSIX side of one ``QSharedMemory``: ``shm_open`` name, descriptor, mapping.
+
+    As in Qt, the object is never unlinked on Linux, not even by the last detach.
+    """
+
+    kind = "posix"
+
+    def __init__(self, owner: QSharedMemory):
+        self.owner = owner
+        self.fd = -1
+
+    def exists(self) -> bool:
+        name = self.owner.nativeKey()
+        return bool(name) and posix.shm_exists(name)
+
+    def handle(self) -> None:
+        if not self.owner.nativeKey():
+            self.owner._set_error(SharedMemoryError.KeyError, f"{_QSM}::handle: key is empty")
+            raise _Failed
+
+    def clean_handle(self) -> bool:
+        if self.fd != -1:
+            posix.close(self.fd)
+            self.fd = -1
         return True
 
-    def _sweep_retired(self, force: bool) -> None:
-        """Unmap placeholders of detached segments once no memoryview uses them any more."""
-        keep = []
-        for entry in self._retired:
-            if force or sys.getrefcount(entry[0]) <= _UNSHARED_REFCOUNT:
-                sysv.unmap(entry[1], entry[2])
-            else:
-                keep.append(entry)
-        self._retired = keep
+    def _open_failed(self, exc: OSError) -> None:
+        function = f"{_QSM}::attach (shm_open)"
+        if exc.errno == errno.EINVAL:
+            self.owner._set_error(SharedMemoryError.KeyError, f"{function}: bad name")
+        else:
+            self.owner._set_errno(exc, function)
+        raise _Failed from None
+
+    def create(self, size: int) -> None:
+        self.handle()
+        name = self.owner.nativeKey()
+        try:
+            fd = posix.shm_open(name, posix.create_flags(), posix.IPC_MODE)
+        except OSError as exc:
+            self._open_failed(exc)
+        try:
+            posix.ftruncate(fd, size, name)
+        except OSError as exc:
+            self.owner._set_errno(exc, f"{_QSM}::create (ftruncate)")
+            raise _Failed from None
+        finally:
+            posix.close(fd)
+
+    def attach(self, mode: AccessMode) -> None:
+        owner = self.owner
+        readonly = mode == AccessMode.ReadOnly
+        name = owner.nativeKey()
+        try:
+            self.fd = posix.shm_open(name, posix.open_flags(readonly), 0o400 if readonly else posix.IPC_MODE)
+        except OSError as exc:
+            self.fd = -1
+            self._open_failed(exc)
+        try:
+            size = posix.fstat_size(self.fd, name)
+        except OSError as exc:
+            owner._set_errno(exc, f"{_QSM}::attach (fstat)")
+            self.clean_handle()
+            raise _Failed from None
+        try:
+            memory = posix.mmap(self.fd, size, readonly, name)
+        except OSError as exc:
+            owner._set_errno(exc, f"{_QSM}::attach (mmap)")
+            self.clean_handle()
+            raise _Failed from None
+        owner._mapped(memory, size, readonly)
+
+    def detach(self) -> bool:
+        owner = self.owner
+        name = owner.nativeKey()
+        try:
+            owner._unmapped(lambda memory, size: posix.munmap(memory, size, name))
+        except OSError as exc:
+            owner._set_errno(exc, f"{_QSM}::detach (munmap)")
+            return False
+        self.clean_handle()
+        return True
+
+
+_Segment = Union[_SysVSegment, _PosixSegment]
 
 
 def _check_size(size: Any) -> int:
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, not {type(size).__name__}")
     return size
-
-
-def _exists(path: str) -> bool:
-    return os.path.exists(path)

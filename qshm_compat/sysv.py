@@ -30,7 +30,6 @@ KEY_FILE_MODE = 0o640
 IPC_MODE = 0o600
 
 _KEY_FILE_FLAGS = lib.O_EXCL | lib.O_CREAT | lib.O_RDWR | lib.O_CLOEXEC
-PAGE_SIZE = int(lib.sysconf(lib._SC_PAGESIZE))
 HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEMTIMEDOP)
 
 
@@ -134,24 +133,6 @@ def shm_detach(addr: Any, name: str) -> None:
     """``shmdt``."""
     if lib.shmdt(addr) == -1:
         _raise(name)
-
-
-def shm_retire(addr: Any, size: int, name: str) -> None:
-    """Detach by mapping private anonymous memory over the segment's address range.
-
-    Used instead of ``shmdt`` when Python objects (memoryviews, numpy arrays) still point into the
-    segment: the kernel drops the attachment (``shm_nattch`` goes down exactly as with ``shmdt``),
-    and a late access through those objects touches harmless private memory instead of faulting.
-    """
-    length = -(-size // PAGE_SIZE) * PAGE_SIZE
-    flags = lib.MAP_PRIVATE | lib.MAP_ANONYMOUS | lib.MAP_FIXED
-    if lib.qshm_mmap(addr, length, lib.PROT_READ | lib.PROT_WRITE, flags, -1, 0) == ffi.NULL:
-        _raise(name)
-
-
-def unmap(addr: Any, size: int) -> None:
-    """``munmap`` a placeholder left by :func:`shm_retire`."""
-    lib.munmap(addr, -(-size // PAGE_SIZE) * PAGE_SIZE)
 
 
 def shm_remove(shmid: int, name: str) -> None:
@@ -263,8 +244,3 @@ def _sembuf(op: int) -> Any:
     ops[0].sem_op = op
     ops[0].sem_flg = lib.SEM_UNDO
     return ops
-
-
-def memory_view(addr: Any, size: int) -> Any:
-    """A cffi buffer over ``size`` bytes at ``addr`` (no copy)."""
-    return ffi.buffer(ffi.cast("char *", addr), size)

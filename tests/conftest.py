@@ -9,18 +9,37 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 import leftovers
-from peers import ALL_PEERS, QT66_PEERS, Peer, PeerError, start_peer
+from peers import ALL_PEERS, QT66_PEERS, STARTED_PIDS, Peer, PeerError, start_peer
+
+# The whole run, and every peer it starts, uses a temp dir of its own: Qt key files land there,
+# so the leak guard sees exactly what the tests made, and nothing of other programs.
+SESSION_TMPDIR = tempfile.mkdtemp(prefix="qshm-tests-")
+os.chmod(SESSION_TMPDIR, 0o1777)  # like /tmp: the other-user tests need it
+os.environ["TMPDIR"] = SESSION_TMPDIR
+tempfile.tempdir = None
 
 
 def pytest_report_header(config: pytest.Config) -> List[str]:
     import qshm_compat
 
-    return [f"qshm_compat {qshm_compat.__version__} imported from {os.path.dirname(qshm_compat.__file__)}"]
+    return [
+        f"qshm_compat {qshm_compat.__version__} imported from {os.path.dirname(qshm_compat.__file__)}",
+        f"TMPDIR for this run: {SESSION_TMPDIR}",
+    ]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    left = os.listdir(SESSION_TMPDIR) if os.path.isdir(SESSION_TMPDIR) else []
+    shutil.rmtree(SESSION_TMPDIR, ignore_errors=True)
+    if left:
+        print(f"\nleft in the session TMPDIR (removed now): {sorted(left)}")
 
 
 class PeerPool:
@@ -66,14 +85,19 @@ def peer_pool() -> Iterator[PeerPool]:
 @pytest.fixture(autouse=True)
 def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves an IPC object behind (after removing it)."""
-    before = leftovers.snapshot()
+    dirs = {SESSION_TMPDIR}
+    before = leftovers.snapshot(_our_pids(), dirs)
     yield
     if "peer_pool" in request.fixturenames:
         request.getfixturevalue("peer_pool").reset()
-    left = leftovers.snapshot() - before
+    left = leftovers.snapshot(_our_pids(), dirs) - before
     if left:
         leftovers.remove(left)
         pytest.fail(f"the test left IPC objects behind: {left.describe()}", pytrace=False)
+
+
+def _our_pids() -> set:
+    return STARTED_PIDS | {os.getpid()}
 
 
 @pytest.fixture(params=ALL_PEERS)

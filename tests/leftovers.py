@@ -1,17 +1,25 @@
-"""What IPC objects exist on this machine, read from /proc and the file system.
+"""What IPC objects the tests made, read from /proc and the file system.
 
-The tests promise to leave nothing behind: no System V segment or semaphore, no Qt key file in a
-temp dir and no ``/dev/shm`` object.  :func:`snapshot` lists them so a fixture can compare before
-and after each test and remove (and report) whatever the test left.
+The tests promise to leave nothing behind: no System V segment or semaphore, no Qt key file and
+no ``/dev/shm`` object.  :func:`snapshot` lists the objects a test run could have made, so a
+fixture can compare before and after each test and remove (and report) whatever the test left.
+
+Only objects this test run can own are listed, so that a developer's other Qt programs (or a
+benchmark running at the same time) are never touched: segments whose creator pid, and
+semaphores whose last-operation pid, is the test process or one of its peers; key files in the
+test run's own ``TMPDIR``; and ``/dev/shm`` objects whose names the tests use.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import tempfile
+import re
 from dataclasses import dataclass
-from typing import FrozenSet
+from typing import AbstractSet, FrozenSet
+
+#: /dev/shm names the tests make (POSIX keys): fresh keys contain "qshm"; plus Qt's example key.
+DEV_SHM_NAMES = re.compile(r"qshm|QSharedMemoryExample|qipc_")
 
 
 @dataclass(frozen=True)
@@ -39,27 +47,36 @@ class Snapshot:
         return "; ".join(parts)
 
 
-def _ids(path: str, column: int) -> FrozenSet[int]:
+def _rows(path: str) -> list:
     try:
         with open(path) as f:
-            rows = f.read().splitlines()[1:]
+            return [row.split() for row in f.read().splitlines()[1:] if row.strip()]
     except OSError:
-        return frozenset()
-    return frozenset(int(row.split()[column]) for row in rows if row.strip())
+        return []
 
 
-def snapshot(*extra_dirs: str) -> Snapshot:
-    dirs = {"/tmp", tempfile.gettempdir(), *extra_dirs}
-    files = set()
-    for d in dirs:
-        files.update(glob.glob(os.path.join(d, "qipc_*")))
-    if os.path.isdir("/dev/shm"):
-        files.update(os.path.join("/dev/shm", name) for name in os.listdir("/dev/shm"))
-    return Snapshot(
-        segments=_ids("/proc/sysvipc/shm", 1),
-        semaphores=_ids("/proc/sysvipc/sem", 1),
-        files=frozenset(files),
+def _last_semop_pid(semid: int) -> int:
+    from qshm_compat import sysv
+
+    try:
+        return sysv.Semaphore(semid, f"semid {semid}").last_pid()
+    except OSError:
+        return -1
+
+
+def snapshot(pids: AbstractSet[int], temp_dirs: AbstractSet[str]) -> Snapshot:
+    """The IPC objects that processes in ``pids`` made, and Qt key files in ``temp_dirs``."""
+    # /proc/sysvipc/shm: key shmid perms size cpid lpid nattch ...
+    segments = frozenset(int(row[1]) for row in _rows("/proc/sysvipc/shm") if int(row[4]) in pids)
+    semaphores = frozenset(
+        int(row[1]) for row in _rows("/proc/sysvipc/sem") if _last_semop_pid(int(row[1])) in pids
     )
+    files = set()
+    for d in temp_dirs:
+        files.update(glob.glob(os.path.join(glob.escape(d), "qipc_*")))
+    if os.path.isdir("/dev/shm"):
+        files.update(os.path.join("/dev/shm", n) for n in os.listdir("/dev/shm") if DEV_SHM_NAMES.search(n))
+    return Snapshot(segments, semaphores, frozenset(files))
 
 
 def remove(objects: Snapshot) -> None:

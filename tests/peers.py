@@ -30,6 +30,9 @@ QT66_PEERS = ("pyqt6", "pyside6")
 
 DEFAULT_TIMEOUT = 20.0
 
+#: Every peer process started by this test run (the leak guard attributes IPC objects by pid).
+STARTED_PIDS: set[int] = set()
+
 
 class PeerError(AssertionError):
     """A peer died, timed out or answered something that is not the protocol."""
@@ -74,6 +77,7 @@ class Peer:
             encoding="utf-8",
             bufsize=1,
         )
+        STARTED_PIDS.add(self.proc.pid)
         self._threads = [
             threading.Thread(target=self._pump_stdout, daemon=True),
             threading.Thread(target=self._pump_stderr, daemon=True),

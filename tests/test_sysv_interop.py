@@ -212,9 +212,9 @@ def test_mixed_increment_stress_loses_no_update(name: str, peer_pool, key: str) 
             shm.unlock()
         finished = time.time()
         answer = peer.reply(timeout=120)
-        assert answer["ok"] and answer["done"] == count
+        assert answer["ok"] and answer["done"] == count, answer
         # The two loops really ran at the same time.
-        assert answer["started"] < finished and started < answer["finished"]
+        assert answer["started"] < finished and started < answer["finished"], (answer, started, finished)
         with shm.locked(timeout=5):
             assert counter.unpack_from(data, 0)[0] == 2 * count
         del data

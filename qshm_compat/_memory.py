@@ -1,0 +1,42 @@
+"""Views over mapped shared memory, and retiring a mapping that Python objects still use.
+
+Thin: the only module besides the backends that calls into the cffi extension, for the two
+operations both backends share (a zero-copy buffer over an address, and swapping a mapping for
+private memory so that a late access through a stale ``memoryview`` cannot crash the process).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._native import ffi, lib
+
+PAGE_SIZE = int(lib.sysconf(lib._SC_PAGESIZE))
+
+
+def _page_round(size: int) -> int:
+    return max(-(-size // PAGE_SIZE) * PAGE_SIZE, PAGE_SIZE)
+
+
+def buffer(addr: Any, size: int) -> Any:
+    """A cffi buffer over ``size`` bytes at ``addr`` (no copy); ``memoryview()`` it to use it."""
+    return ffi.buffer(ffi.cast("char *", addr), size)
+
+
+def retire(addr: Any, size: int, name: str) -> None:
+    """Replace the mapping at ``addr`` with private anonymous memory (``MAP_FIXED``).
+
+    The kernel drops the shared mapping exactly as ``shmdt``/``munmap`` would (a System V
+    segment's attach count goes down), while memoryviews that still point there read and write
+    harmless private pages instead of faulting.
+    """
+    flags = lib.MAP_PRIVATE | lib.MAP_ANONYMOUS | lib.MAP_FIXED
+    if lib.qshm_mmap(addr, _page_round(size), lib.PROT_READ | lib.PROT_WRITE, flags, -1, 0) == ffi.NULL:
+        code = ffi.errno
+        raise OSError(code, os.strerror(code), name)
+
+
+def unmap(addr: Any, size: int) -> None:
+    """Free a retired placeholder once nothing uses it any more."""
+    lib.munmap(addr, _page_round(size))

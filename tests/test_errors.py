@@ -91,10 +91,10 @@ def test_invalid_size(peer: Peer, key: str, size: int) -> None:
         assert shm.errorString() == "QSharedMemory::create: create size is less then 0"
 
 
-def test_lock_without_a_string_key(peer: Peer, tmp_path) -> None:
+@pytest.mark.parametrize("name", ["pyqt5", "cpp-qt5", "cpp-qt6"])  # Qt < 6.6: no lock for native keys
+def test_lock_without_a_string_key(name: str, peer_pool, tmp_path) -> None:
     """With a native key (Qt 5 meaning), lock() fails with LockError, exactly as Qt 5 does."""
-    if peer.qt_version >= (6, 6):
-        pytest.skip("Qt >= 6.6 locks native keys too (covered by the native-key tests)")
+    peer = peer_pool.get(name)
     native = str(tmp_path / "native-key")
     peer.ok("native", native=native)
     answer = peer.request("lock")

@@ -98,6 +98,9 @@ class QSharedMemory:
         self._fast: Any = None  # the backend semaphore of the last successful lock
         self._retired: List[Tuple[Any, Any, int]] = []
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
+        # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
+        # first initKey() always sets it, even to an empty System V key (and then fails).
+        self._sem._ipc_key = QNativeIpcKey()
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
         if isinstance(key, QNativeIpcKey):

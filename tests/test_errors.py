@@ -32,8 +32,7 @@ def test_empty_key(peer: Peer) -> None:
     with ours_for(peer) as shm:
         assert not shm.create(8)
         assert shm.error() == QSharedMemory.KeyError
-        if peer.qt_version < (6, 6):
-            assert_same_error(shm, answer)
+        assert_same_error(shm, answer)
 
 
 def test_key_too_long_for_the_file_system(peer: Peer) -> None:
@@ -44,8 +43,7 @@ def test_key_too_long_for_the_file_system(peer: Peer) -> None:
     with ours_for(peer, key) as shm:
         assert not shm.create(8)
         assert shm.error() == QSharedMemory.KeyError == answer["error"]
-        if peer.qt_version < (6, 6):
-            assert_same_error(shm, answer)
+        assert_same_error(shm, answer)
 
 
 def test_already_exists(peer: Peer, key: str) -> None:
@@ -75,8 +73,7 @@ def test_not_found(peer: Peer, key: str) -> None:
     with ours_for(peer, key) as shm:
         assert not shm.attach()
         assert shm.error() == QSharedMemory.NotFound
-        if peer.qt_version < (6, 6):
-            assert_same_error(shm, answer)
+        assert_same_error(shm, answer)
 
 
 @pytest.mark.parametrize("size", [0, -1])

@@ -310,10 +310,24 @@ class QColor:
     @classmethod
     def from_rgb(cls, r: int, g: int, b: int, a: int = 255) -> QColor:
         """The same as ``QColor(r, g, b, a)`` with 8-bit channels."""
-        for v in (r, g, b, a):
-            if not 0 <= v <= 255:
-                raise ValueError(f"colour channel {v} is outside 0..255")
+        _check_8bit(r, g, b, a)
         return cls(ColorSpec.Rgb, a * 0x101, r * 0x101, g * 0x101, b * 0x101, 0)
+
+    @classmethod
+    def from_hsv(cls, h: int, s: int, v: int, a: int = 255) -> QColor:
+        """The same as ``QColor::fromHsv(h, s, v, a)``: hue in degrees (-1 = achromatic)."""
+        return cls(ColorSpec.Hsv, *_hue_fields(h, s, v, a))
+
+    @classmethod
+    def from_hsl(cls, h: int, s: int, lightness: int, a: int = 255) -> QColor:
+        """The same as ``QColor::fromHsl(h, s, l, a)``: hue in degrees (-1 = achromatic)."""
+        return cls(ColorSpec.Hsl, *_hue_fields(h, s, lightness, a))
+
+    @classmethod
+    def from_cmyk(cls, c: int, m: int, y: int, k: int, a: int = 255) -> QColor:
+        """The same as ``QColor::fromCmyk(c, m, y, k, a)`` with 8-bit components."""
+        _check_8bit(c, m, y, k, a)
+        return cls(ColorSpec.Cmyk, a * 0x101, c * 0x101, m * 0x101, y * 0x101, k * 0x101)
 
     @classmethod
     def invalid(cls) -> QColor:
@@ -333,6 +347,21 @@ class QColor:
 
 def _div257(v: int) -> int:
     return (v + 128) // 257
+
+
+def _check_8bit(*values: int) -> None:
+    for v in values:
+        if not 0 <= v <= 255:
+            raise ValueError(f"colour component {v} is outside 0..255")
+
+
+def _hue_fields(h: int, s: int, v: int, a: int) -> tuple[int, int, int, int, int]:
+    _check_8bit(s, v, a)
+    if h < -1:
+        raise ValueError(f"hue {h} is below -1")
+    # Qt stores the hue in centi-degrees, and an achromatic hue (-1) as 0xFFFF.
+    hue = 0xFFFF if h == -1 else (h % 360) * 100
+    return (a * 0x101, hue, s * 0x101, v * 0x101, 0)
 
 
 class QtOffsetZone(_dt.tzinfo):

@@ -19,20 +19,22 @@ platform given in a :class:`KeyContext`:
 ``QNativeIpcKey`` keeps Qt's camelCase method names and Qt's enum names and values on purpose,
 so PyQt/PySide code ports by changing an import. Everything else here is snake_case.
 
-Where the facts were checked (read in the source of qt/qtbase, and run against real Qt):
+Where the facts were checked (qt/qtbase source, and runs of real Qt on Linux):
 
 * legacy and platform-safe keys: ``src/corelib/ipc/qtipccommon.cpp``
-  (``QtIpcCommon::legacyPlatformSafeKey``, ``platformSafeKey``) of 6.8/6.11 and
-  ``src/corelib/kernel/qsharedmemory.cpp`` ``makePlatformSafeKey`` of 5.15/6.4; run on Linux with
-  Qt 5.15.8, 5.15.19, 6.4.2, 6.11.2 and 6.12.0.
-* ``toString``/``fromString``: ``qtipccommon.cpp`` plus ``src/corelib/io/qurl.cpp``,
-  ``qurlrecode.cpp``, ``qurlquery.cpp``; compared with Qt 6.11.2 and 6.12.0 on thousands of
-  generated strings, and with the cases of ``tests/auto/corelib/ipc/qnativeipckey``.
-* ``QDir::tempPath()``: ``src/corelib/io/qfilesystemengine_unix.cpp`` ``tempPath`` (5.15, 6.4,
-  6.8, 6.11); run on 5.15.19, 6.11.2 and 6.12.0 (the spec ran 6.5.3 to 6.9.1 and 6.9.2 to 6.12).
-* RuntimeLocation: ``src/corelib/io/qstandardpaths_unix.cpp`` ``checkXdgRuntimeDir`` (6.8, 6.11);
-  macOS ``qstandardpaths_mac.mm`` (source only).
-* Lock semaphore of a native key: ``qsharedmemory.cpp`` ``semaphoreNativeKey``/``initKey`` (6.8).
+  (``QtIpcCommon::legacyPlatformSafeKey``, ``platformSafeKey``, read on the 6.x main branch) and
+  ``src/corelib/kernel/qsharedmemory.cpp`` ``makePlatformSafeKey`` (5.15, 6.4); run on Qt 5.15.8,
+  5.15.19, 6.4.2, 6.11.2 and 6.12.0 (``tests/test_keys_qt.py``).
+* ``toString``/``fromString``: ``qtipccommon.cpp``; the ``QUrl``/``QUrlQuery`` behaviour they
+  rely on (tolerant parsing, percent-decoding, U+FFFD for bad UTF-8) was pinned by comparing
+  with Qt 6.11.2 and 6.12.0 on thousands of generated strings and on the cases of
+  ``tests/auto/corelib/ipc/qnativeipckey``, not by reading ``qurl*.cpp``.
+* ``QDir::tempPath()``: ``src/corelib/io/qfilesystemengine_unix.cpp`` ``tempPath`` (up to 6.9.1
+  canonical, from 6.9.2 absolute); run on 5.15.8, 5.15.19, 6.4.2, 6.11.2 and 6.12.0.
+* RuntimeLocation: ``src/corelib/io/qstandardpaths_unix.cpp`` ``checkXdgRuntimeDir`` (6.x);
+  run on 6.11.2 and 6.12.0. macOS: ``qstandardpaths_mac.mm`` (source only).
+* The lock semaphore: ``qsharedmemory.cpp`` ``semaphoreNativeKey`` and ``initKey`` (6.8), and
+  the 6.6.0 bug seen in runs (/work/shared/spec/qt-ipc.md §8).
 
 macOS and Windows rules come from the source only; nothing was run there.
 """
@@ -44,7 +46,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal
@@ -316,17 +318,21 @@ def _is_sysv(t: int) -> bool:
 
 
 def _type_compiled_in(t: int, ctx: KeyContext) -> bool:
-    """``QtIpcCommon::isIpcSupported``: what the Qt build has (the sandbox is not considered)."""
-    if ctx.is_windows:
-        return t == _Type.Windows
-    return t == _Type.PosixRealtime or _is_sysv(t)
+    """``QtIpcCommon::isIpcSupported``: what the Qt build has (the sandbox is not considered).
+
+    Qt treats every type that is neither PosixRealtime nor Windows as System V, the invalid
+    type 0 included (run: 6.11.2 says ``isKeyTypeSupported(Type(0))`` is true on Linux).
+    """
+    if t == _Type.Windows:
+        return ctx.is_windows
+    return not ctx.is_windows
 
 
 def is_key_type_supported(type: int, ctx: KeyContext | None = None) -> bool:
     """``QSharedMemory::isKeyTypeSupported``: what a Qt build would accept on ``ctx.platform``."""
     ctx = _ctx(ctx)
-    if _is_sysv(type) and ctx.is_darwin and ctx.sandboxed:
-        return False
+    if type not in (_Type.Windows, _Type.PosixRealtime) and ctx.is_darwin and ctx.sandboxed:
+        return False  # System V is not available to sandboxed Apple applications
     return _type_compiled_in(type, ctx)
 
 
@@ -362,7 +368,9 @@ def legacy_platform_safe_key(key: str, prefix: str, type: int, ctx: KeyContext |
     ctx = _ctx(ctx)
     if not key:
         return ""
-    hex_digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+    # A lone surrogate is hashed as its 3-byte form; what Qt's toUtf8() makes of it is unverified.
+    data = key.encode("utf-8", "surrogatepass")
+    hex_digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     # Darwin POSIX names are at most 30 bytes: Qt (in 6.4.2, not in 5.15.8) uses the hash alone,
     # or the key itself for a sandboxed app. 6.0-6.3 were not read; 6.4.0 is assumed.
     if type == _Type.PosixRealtime and ctx.is_darwin and ctx.qt_version >= (6, 4, 0):
@@ -475,68 +483,47 @@ def _tokens(text: str) -> Iterator[int | str]:
             i += 1
 
 
-def _decode_path(path: str) -> str:
-    """``QUrl::path(FullyDecoded)`` after a TolerantMode parse.
-
-    The parser decodes an escaped UTF-8 sequence only when it gives a character QUrl accepts
-    (not a non-character); every other escaped byte >= 0x80 ends up as U+FFFD, one per byte
-    (qurlrecode.cpp ``encodedUtf8ToUtf16``, ``decode``).
-    """
-    tokens = list(_tokens(_fix_bad_escapes(path)))
+def _utf8_decode(data: bytes, accept: Callable[[str], bool] = lambda char: True) -> str:
+    """UTF-8 as Qt decodes it: every byte that does not start a valid sequence is one U+FFFD."""
     out: list[str] = []
     i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if isinstance(token, str):
-            out.append(token)
-        elif token < 0x80:
-            out.append(chr(token))
+    while i < len(data):
+        lead = data[i]
+        size = 1 if lead < 0x80 else 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4
+        try:
+            char = data[i : i + size].decode("utf-8")
+        except UnicodeDecodeError:
+            char = ""
+        if char and accept(char):
+            out.append(char)
+            i += size
         else:
-            char, used = _utf8_sequence(tokens, i)
-            if char is not None and _url_accepts(char):
-                out.append(char)
-                i += used
-                continue
             out.append("\ufffd")
-        i += 1
+            i += 1
     return "".join(out)
 
 
-def _utf8_sequence(tokens: list[int | str], start: int) -> tuple[str | None, int]:
-    """The character a run of escaped bytes at ``start`` encodes in strict UTF-8, if any."""
-    lead = tokens[start]
-    assert isinstance(lead, int)
-    size = 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF4 else 0
-    run = tokens[start : start + size]
-    if size == 0 or len(run) < size or not all(isinstance(b, int) for b in run):
-        return None, 1
-    try:
-        return bytes(run).decode("utf-8"), size  # type: ignore[arg-type]
-    except UnicodeDecodeError:
-        return None, 1
-
-
 def _url_accepts(char: str) -> bool:
-    """QUrlUtf8Traits: QUrl leaves Unicode non-characters percent-encoded."""
+    """QUrlUtf8Traits: QUrl leaves an escaped Unicode non-character encoded (U+FDD0, U+xFFFE)."""
     code = ord(char)
     return not (0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE)
 
 
-def _qt_from_utf8(data: bytes) -> str:
-    """``QString::fromUtf8``: each byte that does not start a valid sequence becomes U+FFFD."""
+def _decode_path(path: str) -> str:
+    """``QUrl::path(FullyDecoded)`` after a TolerantMode parse (qurlrecode.cpp).
+
+    Runs of escaped bytes are read as UTF-8; a byte that is not part of a valid sequence, or of
+    one that encodes a non-character, becomes U+FFFD.
+    """
     out: list[str] = []
-    i = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # Qt drops a leading byte order mark
-    while i < len(data):
-        lead = data[i]
-        size = 1 if lead < 0x80 else 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF4 else 0
-        try:
-            if size == 0:
-                raise UnicodeDecodeError("utf-8", data, i, i + 1, "invalid start byte")
-            out.append(data[i : i + size].decode("utf-8"))
-            i += size
-        except UnicodeDecodeError:
-            out.append("\ufffd")
-            i += 1
+    run = bytearray()
+    for token in _tokens(_fix_bad_escapes(path)):
+        if isinstance(token, int):
+            run.append(token)
+        else:
+            out += (_utf8_decode(bytes(run), _url_accepts), token)
+            run.clear()
+    out.append(_utf8_decode(bytes(run), _url_accepts))
     return "".join(out)
 
 
@@ -548,7 +535,9 @@ def _decode_query_value(value: str) -> str:
             data.append(token)
         else:
             data += token.encode("utf-8", "surrogatepass")
-    return _qt_from_utf8(bytes(data))
+    if data.startswith(b"\xef\xbb\xbf"):
+        del data[:3]  # QString::fromUtf8 drops a leading byte order mark
+    return _utf8_decode(bytes(data))
 
 
 def _authority_is_empty(authority: str) -> bool:

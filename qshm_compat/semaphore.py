@@ -31,6 +31,9 @@ _QSS = "QSystemSemaphore"
 #: The Qt version mirrored for an object keyed with the Qt 6.6 API (QNativeIpcKey) when the
 #: caller asked for an older one: such a key only exists from Qt 6.6 on.
 NATIVE_KEY_QT: QtVersion = (6, 8, 0)
+#: How long the owner of a shared memory lock waits, when it goes, to take the lock before it
+#: removes it (seconds).  A lock still held after that is left in place for its holder.
+OWNER_CLEANUP_WAIT = 1.0
 
 
 class SemaphoreFailure(Exception):
@@ -49,11 +52,12 @@ class SemaphoreFailure(Exception):
 class SysVSemaphoreHandle:
     """One Qt system semaphore on System V: its key file, ``key_t``, id and ownership flags."""
 
-    def __init__(self, file_name: str, initial_value: int, qt: QtVersion, project_id: int):
+    def __init__(self, file_name: str, initial_value: int, qt: QtVersion, project_id: int, is_lock: bool = False):
         self.file_name = file_name
         self.initial_value = initial_value
         self.qt = qt
         self.project_id = project_id
+        self.is_lock = is_lock
         self.unix_key = -1
         self.sem: Optional[sysv.Semaphore] = None
         self.created_file = False
@@ -104,8 +108,16 @@ class SysVSemaphoreHandle:
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
 
     def clean(self) -> None:
-        """Forget the handle; remove the key file and the semaphore if this object owns them."""
+        """Forget the handle; remove the key file and the semaphore if this object owns them.
+
+        Qt removes an owned lock even while another process holds it, and the next locker then
+        makes a new one and gets in too.  For a shared memory lock we first take it (waiting up
+        to ``OWNER_CLEANUP_WAIT``); if another process keeps holding it, we leave the semaphore
+        and its key file to the processes still using them.
+        """
         self.unix_key = -1
+        if self.is_lock and self.created_semaphore and self.sem is not None and not self._take_before_removal():
+            self.created_file = self.created_semaphore = False
         if self.created_file:
             sysv.remove_key_file(self.file_name)
             self.created_file = False
@@ -117,6 +129,13 @@ class SysVSemaphoreHandle:
                     pass  # already gone: another owner removed it
             self.created_semaphore = False
         self.sem = None
+
+    def _take_before_removal(self) -> bool:
+        assert self.sem is not None
+        try:
+            return self.sem.modify(-1, OWNER_CLEANUP_WAIT)
+        except OSError:
+            return True  # already removed: nothing left to protect
 
     def modify(self, count: int, timeout: Optional[float]) -> bool:
         """``semop`` by ``count`` with ``SEM_UNDO``; False only when ``timeout`` ran out."""
@@ -236,13 +255,13 @@ class PosixSemaphoreHandle:
 Handle = Union[SysVSemaphoreHandle, PosixSemaphoreHandle]
 
 
-def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion) -> Handle:
-    """The backend for a semaphore key of any supported type."""
+def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False) -> Handle:
+    """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock)."""
     if key.type() == QNativeIpcKey.Type.PosixRealtime:
         return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt)
     # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
     project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
-    return SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id)
+    return SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)
 
 
 class QSystemSemaphore:
@@ -284,6 +303,7 @@ class QSystemSemaphore:
         self._error = SystemSemaphoreError.NoError
         self._error_string = ""
         self._timed_out = False
+        self._is_lock = False  # set by QSharedMemory on the semaphore it locks with
         _registry.register(self)
         if isinstance(key, QNativeIpcKey):
             self.setNativeKey(key, initialValue, mode)
@@ -340,7 +360,7 @@ class QSystemSemaphore:
         self._clean()
         self._legacy_key = key
         self._ipc_key = keys.make_legacy_native_key(key or "", "sem", None, ctx)
-        self._handle = make_handle(self._ipc_key, initialValue, self._qt) if key else None
+        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock) if key else None
         if self._handle is not None:
             self._run_handle(mode)
 
@@ -431,7 +451,7 @@ class QSystemSemaphore:
         self._clear_error()
         self._clean()
         self._ipc_key = _copy_key(key)
-        self._handle = make_handle(self._ipc_key, initial_value, self._qt)
+        self._handle = make_handle(self._ipc_key, initial_value, self._qt, self._is_lock)
         self._run_handle(mode)
 
     def _clear_error(self) -> None:

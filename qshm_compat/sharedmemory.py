@@ -101,6 +101,7 @@ class QSharedMemory:
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
         # first initKey() always sets it, even to an empty System V key (and then fails).
         self._sem._ipc_key = QNativeIpcKey()
+        self._sem._is_lock = True
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
         if isinstance(key, QNativeIpcKey):
@@ -195,7 +196,14 @@ class QSharedMemory:
                 return False
             try:
                 self._segment.create(size)
-                self._own_lock()
+            except _Failed:
+                if self._error == SharedMemoryError.AlreadyExists and self._segment.is_stale():
+                    # A crashed creator's segment: its lock has no owner left to remove it.
+                    # Qt's failed create() takes it over (and so cleans up); so do we.
+                    self._own_lock()
+                return False
+            self._own_lock()
+            try:
                 self._segment.attach(mode)
             except _Failed:
                 return False
@@ -516,6 +524,14 @@ class _SysVSegment:
     def exists(self) -> bool:
         return os.path.exists(self.owner.nativeKey())
 
+    def is_stale(self) -> bool:
+        """The segment exists and no process is attached to it (its creator died)."""
+        try:
+            name = self.owner.nativeKey()
+            return sysv.shm_stat(sysv.shm_get(sysv.ftok(name, self._project_id()), True, name), name).nattch == 0
+        except OSError:
+            return False
+
     def handle(self) -> int:
         """Qt's ``handle()``: the ``key_t`` of the key file (which must exist)."""
         if self.unix_key:
@@ -648,6 +664,9 @@ class _PosixSegment:
     def exists(self) -> bool:
         name = self.owner.nativeKey()
         return bool(name) and posix.shm_exists(name)
+
+    def is_stale(self) -> bool:
+        return False  # POSIX tells nothing of who is attached
 
     def handle(self) -> None:
         if not self.owner.nativeKey():

@@ -36,7 +36,8 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    left = os.listdir(SESSION_TMPDIR) if os.path.isdir(SESSION_TMPDIR) else []
+    # pytest's own tmp_path folders live here too; anything else is a leak.
+    left = [n for n in os.listdir(SESSION_TMPDIR) if not n.startswith(("pytest-of-", "runtime-"))] if os.path.isdir(SESSION_TMPDIR) else []
     shutil.rmtree(SESSION_TMPDIR, ignore_errors=True)
     if left:
         print(f"\nleft in the session TMPDIR (removed now): {sorted(left)}")

@@ -27,7 +27,8 @@ QString           ``str`` (``None`` = null, ``""`` = empty); lone surrogates sur
 QChar             a one-character ``str``
 QStringList       ``list[str | None]``
 QList/QMap/QHash  ``list`` / ``dict`` built by the element readers you pass
-QVariant          :class:`QVariant` (type id + value), or plain Python values with ``unwrap=True``
+QVariant          :class:`QVariant` (Qt 6 type id + value: lossless), or with ``unwrap=True`` the
+                  plain value; QVariantList/Map/Hash read as plain values unless ``unwrap=False``
 QPoint ... QRectF :class:`QPoint`, :class:`QPointF`, :class:`QSize`, :class:`QSizeF`,
                   :class:`QRect`, :class:`QRectF`, :class:`QLine`, :class:`QLineF`
 QColor            :class:`QColor` (the raw spec and 16-bit fields, so every spec round-trips)
@@ -62,13 +63,10 @@ import uuid
 import zlib
 import zoneinfo
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, TypeVar
 from urllib.parse import quote as _url_quote
 
 from .exceptions import DataStreamError, TruncatedError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from PIL import Image as _PILImage
 
 __all__ = [
     "Qt_5_0", "Qt_5_1", "Qt_5_2", "Qt_5_3", "Qt_5_4", "Qt_5_5", "Qt_5_6", "Qt_5_7", "Qt_5_8",
@@ -559,7 +557,8 @@ def _check_options(version: int, byteorder: str, precision: str) -> _Structs:
     if not isinstance(version, int) or not MIN_VERSION <= version <= MAX_VERSION:
         raise ValueError(f"stream version {version!r} is outside {MIN_VERSION}..{MAX_VERSION}")
     if precision not in ("double", "single"):
-        raise ValueError(f"floating_point_precision must be 'double' or 'single', not {precision!r}")
+        raise ValueError("floating_point_precision must be 'double' or 'single', "
+                         f"not {precision!r}")
     try:
         return _STRUCTS[byteorder]
     except KeyError:
@@ -644,21 +643,21 @@ def _decode_png(png: bytes, what: str, pos: int) -> Any:
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
-ItemReader = Callable[["Reader"], T]
 
 
 class Reader:
-    """A QDataStream reading from a bytes-like object, without copying it.
+    """A QDataStream reading from a bytes-like object in place.
 
-    ``version`` must be the one the writer used.  ``pos`` is the offset of the next byte; set it to
+    A bytearray or memoryview is not copied, so it must not be resized while the reader is in
+    use.  ``version`` must be the one the writer used.  ``pos`` is the offset of the next byte; set it to
     walk a segment.  ``user_types`` maps a QVariant user type name to a function reading its value;
     ``decode_images`` sets what QImage values become (see :meth:`read_qimage`).
     """
 
     __slots__ = ("_buf", "_mv", "_size", "_pos", "_s", "_depth", "version", "byteorder",
                  "floating_point_precision", "max_depth", "user_types", "decode_images",
-                 "_real", "_real2", "_real4", "_qt6_ids", "_sizes64", "_single", "_vhead", "_u32", "_i32",
-                 "_i8", "_dec", "_real_size")
+                 "_real", "_real2", "_real4", "_qt6_ids", "_sizes64", "_single", "_vhead",
+                 "_u32", "_i32", "_i8", "_dec", "_real_size")
 
     def __init__(self, data: bytes | bytearray | memoryview, version: int = DEFAULT_VERSION,
                  byteorder: Literal["big", "little"] = "big", *,
@@ -727,6 +726,8 @@ class Reader:
 
     def _need(self, n: int, what: str) -> int:
         pos = self._pos
+        if n < 0:
+            raise ValueError(f"{what}: negative length {n}")
         if n > self._size - pos:
             raise _truncated(what, pos, n, self._size - pos)
         return pos
@@ -743,7 +744,7 @@ class Reader:
     def _enter(self, what: str) -> None:
         self._depth += 1
         if self._depth > self.max_depth:
-            self._depth = 0
+            self._depth -= 1
             raise _corrupt(what, self._pos, f"nested deeper than {self.max_depth} levels")
 
     # -- raw bytes ------------------------------------------------------------------------------
@@ -985,7 +986,8 @@ class Reader:
         """QDataStream::operator>>(QVariant&): a :class:`QVariant`, or its plain value.
 
         With ``unwrap=True`` the result is the plain Python value (``None`` for an invalid
-        variant) and containers hold plain values too.
+        variant) and containers hold plain values too; a user type becomes the value its
+        ``user_types`` reader returns, or stays a QVariant (raw payload) when it has none.
         """
         return self._read_variant(unwrap)
 
@@ -1044,6 +1046,7 @@ class Reader:
                 tid = TypeId.User
         elif tid > TypeId.User:
             tid = TypeId.User
+        tid = int(tid)
         if tid == TypeId.Invalid:
             # From Qt_5_0 an invalid variant has no payload.
             return None if unwrap else QVariant(0, None, None, bool(is_null))
@@ -1059,7 +1062,7 @@ class Reader:
                 value = self._read_user_value(pos, type_name)
                 if unwrap and type_name in self.user_types:
                     return value
-                return QVariant(TypeId.User, value, type_name, bool(is_null))
+                return QVariant(tid, value, type_name, bool(is_null))
         container = _VARIANT_CONTAINERS.get(tid)
         if container is not None:
             value = container(self, unwrap)
@@ -1362,7 +1365,8 @@ class Writer:
     whatever the stream version, so ``None`` (the default) picks descending for versions up to
     Qt_5_15 (only Qt 5 defaults to them) and ascending from Qt_6_0.  Pass ``"ascending"`` to
     imitate Qt 6 writing an old version.  ``user_types`` maps a QVariant user type name to a
-    function writing its value (otherwise the value must be the raw payload bytes).
+    function writing its value (otherwise the value must be the raw payload bytes).  After an
+    exception the buffer may end with part of the value that failed.
     """
 
     __slots__ = ("_buf", "_s", "_depth", "version", "byteorder", "floating_point_precision",
@@ -1411,7 +1415,7 @@ class Writer:
     def _enter(self, what: str) -> None:
         self._depth += 1
         if self._depth > self.max_depth:
-            self._depth = 0
+            self._depth -= 1
             raise DataStreamError(f"{what}: nested deeper than {self.max_depth} levels "
                                   "(a container that contains itself?)")
 
@@ -1532,36 +1536,51 @@ class Writer:
     def write_qstringlist(self, values: Sequence[str | None]) -> None:
         """QDataStream::operator<<(const QStringList&)."""
         self.write_size(len(values))
-        # Fast path: build one str whose UTF-16 encoding is the whole list, length prefixes
-        # included (each prefix is two code units), and encode it in one call.  It only works
-        # when no string needs surrogate pairs, which the encoded length proves.
-        parts: list[str] = []
-        add = parts.append
-        total = 0
-        hi_first = self._s.len_hi_first
-        try:
-            for s in values:
-                if s is None:
-                    add("\uffff\uffff")
-                    continue
-                n = len(s)
-                total += n
-                n <<= 1
-                if n >= _EXTENDED_SIZE:
-                    raise OverflowError
-                add((chr(n >> 16) + chr(n & 0xFFFF)) if hi_first
-                    else (chr(n & 0xFFFF) + chr(n >> 16)))
-                add(s)
-            joined = "".join(parts)
-        except (TypeError, OverflowError):
-            joined = None
-        if joined is not None:
-            data = self._s.encode(joined, "surrogatepass")[0]
-            if len(data) == 2 * len(joined):
-                self._buf += data
-                return
+        data = self._encode_strings(values)
+        if data is not None:
+            self._buf += data
+            return
         for s in values:
             self.write_qstring(s)
+
+    def _encode_strings(self, values: Sequence[str | None]) -> bytes | None:
+        """The whole QStringList body in one encoder call, or None when that cannot work.
+
+        Each length prefix becomes two UTF-16 code units of one big str, so a single encode
+        produces prefixes and strings together.  Lengths are counted in code points, which equal
+        code units unless a string needs surrogate pairs; the encoded size proves they did not.
+        """
+        hi_first = self._s.len_hi_first
+        prefixes: dict[int, str] = {}
+
+        def prefix(n: int) -> str:
+            p = prefixes.get(n)
+            if p is None:
+                hi, lo = chr((n << 1) >> 16), chr((n << 1) & 0xFFFF)
+                p = prefixes[n] = hi + lo if hi_first else lo + hi
+            return p
+
+        try:
+            if None in values:
+                parts = []
+                for s in values:
+                    if s is None:
+                        parts.append("\uffff\uffff")
+                    else:
+                        parts.append(prefix(len(s)))
+                        parts.append(s)
+            else:
+                lengths = list(map(len, values))  # type: ignore[arg-type]
+                if lengths and max(lengths) >= _EXTENDED_SIZE >> 1:
+                    return None
+                parts = [""] * (2 * len(lengths))
+                parts[0::2] = map(prefix, lengths)
+                parts[1::2] = values  # type: ignore[assignment]
+            joined = "".join(parts)
+        except TypeError:  # not all str: the slow path raises the proper error
+            return None
+        data: bytes = self._s.encode(joined, "surrogatepass")[0]
+        return data if len(data) == 2 * len(joined) else None
 
     def write_qbytearraylist(self, values: Sequence[bytes | None]) -> None:
         """QDataStream::operator<<(const QByteArrayList&)."""
@@ -1701,6 +1720,9 @@ class Writer:
             elif tid in _NEWER_CORE_NAMES:
                 # Qt 6 writes core types Qt 5 lacks as user types named after the C++ type.
                 stream_id, type_name = _QT5_USER, _NEWER_CORE_NAMES[TypeId(tid)]
+        writer_fn = _VARIANT_WRITERS.get(tid)
+        if writer_fn is None and tid != TypeId.User:
+            raise DataStreamError(f"QVariant: cannot write a {_type_name(tid)} (type id {tid})")
         try:
             self._buf += self._s.variant_head.pack(stream_id, 1 if is_null else 0)
         except struct.error as exc:
@@ -1719,18 +1741,8 @@ class Writer:
                                 f"payload bytes or user_types must have a writer, got "
                                 f"{type(value).__name__}")
             return
-        if tid == TypeId.QVariantList:
-            self.write_qvariantlist(value)
-        elif tid == TypeId.QVariantMap:
-            self.write_qvariantmap(value)
-        elif tid == TypeId.QVariantHash:
-            self.write_qvarianthash(value)
-        else:
-            writer_fn = _VARIANT_WRITERS.get(tid)
-            if writer_fn is None:
-                raise DataStreamError(f"QVariant: cannot write a {_type_name(tid)} "
-                                      f"(type id {tid})")
-            writer_fn(self, value)
+        assert writer_fn is not None
+        writer_fn(self, value)
 
     def write_qvariantlist(self, values: Sequence[Any]) -> None:
         """QVariantList: elements are QVariants or plain values."""
@@ -1891,7 +1903,10 @@ class Writer:
                                                     -1 if version == Qt_5_1 else 0)
             return
         if version == Qt_5_0:
-            utc = value.astimezone(_dt.timezone.utc)
+            try:
+                utc = value.astimezone(_dt.timezone.utc)
+            except (OverflowError, ValueError, OSError) as exc:
+                raise DataStreamError(f"QDateTime: cannot convert {value} to UTC: {exc}") from None
             self._buf += self._s.datetime_head.pack(_jd(utc.date()), _ms(utc.time()), spec)
             return
         if version == Qt_5_1:
@@ -2015,6 +2030,8 @@ _VARIANT_WRITERS: dict[int, Callable[[Writer, Any], None]] = {
     TypeId.Char16: _write_char16, TypeId.Char32: Writer.write_uint32,
     TypeId.QColor: Writer.write_qcolor,
     TypeId.QImage: Writer.write_qimage, TypeId.QPixmap: Writer.write_qpixmap,
+    TypeId.QVariantList: Writer.write_qvariantlist, TypeId.QVariantMap: Writer.write_qvariantmap,
+    TypeId.QVariantHash: Writer.write_qvarianthash,
 }
 
 

@@ -94,6 +94,8 @@ int qshm_sem_timedwait(sem_t *sem, long sec, long nsec);
 long long qshm_fstat_size(int fd);
 void *qshm_mmap(void *addr, size_t length, int prot, int flags, int fd, long long offset);
 void *qshm_shmat(int shmid, int flags);
+int qshm_sem_take(int semid);
+int qshm_sem_give(int semid);
 """
 
 ffibuilder = FFI()

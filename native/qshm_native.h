@@ -128,4 +128,18 @@ static void *qshm_shmat(int shmid, int flags)
     return p == (void *)-1 ? NULL : p;
 }
 
+/* The uncontended lock fast path: one semop of -1 / +1 with SEM_UNDO on semaphore 0.  A single
+ * int argument keeps the cffi call as cheap as a call can be. */
+static int qshm_sem_take(int semid)
+{
+    struct sembuf op = {0, -1, SEM_UNDO};
+    return semop(semid, &op, 1);
+}
+
+static int qshm_sem_give(int semid)
+{
+    struct sembuf op = {0, 1, SEM_UNDO};
+    return semop(semid, &op, 1);
+}
+
 #endif

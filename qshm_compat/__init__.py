@@ -12,7 +12,10 @@ extension nor any Qt binding, and the pure modules (``qshm_compat.keys``,
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

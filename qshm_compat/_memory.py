@@ -8,9 +8,12 @@ private memory so that a late access through a stale ``memoryview`` cannot crash
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ._native import ffi, lib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PAGE_SIZE = int(lib.sysconf(lib._SC_PAGESIZE))
 

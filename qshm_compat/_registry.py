@@ -9,10 +9,15 @@ then semaphores.  Nothing here runs a helper process or touches objects it did n
 from __future__ import annotations
 
 import atexit
-import weakref
-from typing import Any
 
-_live: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# _weakrefset is what weakref.WeakSet is; importing it directly skips weakref's other imports.
+from _weakrefset import WeakSet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_live: WeakSet[Any] = WeakSet()
 
 
 def register(obj: Any) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import errno
 import os
 from enum import IntEnum
-from typing import Tuple
 
-QtVersion = Tuple[int, int, int]
+#: A Qt version as ``(major, minor, patch)``.
+QtVersion = tuple[int, int, int]
 
 
 class AccessMode(IntEnum):
@@ -65,7 +65,7 @@ def _unknown(function: str, code: int, qt: QtVersion) -> str:
     return f"{function}: unknown error {code}"
 
 
-def shm_error(code: int, function: str, qt: QtVersion) -> Tuple[SharedMemoryError, str]:
+def shm_error(code: int, function: str, qt: QtVersion) -> tuple[SharedMemoryError, str]:
     """The ``QSharedMemory`` error and text for ``errno`` ``code`` raised inside ``function``."""
     if code == errno.EACCES:
         return SharedMemoryError.PermissionDenied, f"{function}: permission denied"
@@ -78,7 +78,7 @@ def shm_error(code: int, function: str, qt: QtVersion) -> Tuple[SharedMemoryErro
     return SharedMemoryError.UnknownError, _unknown(function, code, qt)
 
 
-def sem_error(code: int, function: str, qt: QtVersion) -> Tuple[SystemSemaphoreError, str]:
+def sem_error(code: int, function: str, qt: QtVersion) -> tuple[SystemSemaphoreError, str]:
     """The ``QSystemSemaphore`` error and text for ``errno`` ``code`` raised inside ``function``."""
     if code in (errno.EPERM, errno.EACCES):
         return SystemSemaphoreError.PermissionDenied, f"{function}: permission denied"

@@ -41,15 +41,20 @@ macOS and Windows rules come from the source only; nothing was run there.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Literal
+
+try:  # the builtin module: hashlib would load OpenSSL, a tenth of our import time
+    from _sha1 import sha1 as _sha1
+except ImportError:  # pragma: no cover - CPython builds without it
+    from hashlib import sha1 as _sha1
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time; annotations are strings here
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Literal
 
 __all__ = [
     "SHM_PREFIX",
@@ -76,7 +81,7 @@ SHM_PREFIX = "qipc_sharedmemory_"
 SEM_PREFIX = "qipc_systemsem_"
 
 QtVersion = tuple[int, int, int]
-KeyKind = Literal["shm", "sem"]
+KeyKind = "Literal['shm', 'sem']"
 
 _DEFAULT_QT_VERSION: QtVersion = (5, 15, 0)
 _PREFIXES: dict[str, str] = {"shm": SHM_PREFIX, "sem": SEM_PREFIX}
@@ -93,10 +98,12 @@ def parse_qt_version(v: str | tuple[int, ...] | None) -> QtVersion:
     if v is None:
         return default_qt_version()
     if isinstance(v, str):
-        match = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?\S*\s*", v)
-        if match is None:
+        # "5.15", "6.9.2", "6.12.0", "6.8.2+dfsg": leading dot-separated numbers.
+        head = v.strip().split("+", 1)[0].split("-", 1)[0]
+        fields = head.split(".")[:3]
+        if not fields or not all(f.isdigit() and f.isascii() for f in fields):
             raise ValueError(f"not a Qt version: {v!r}")
-        parts = tuple(int(p) for p in match.groups("0"))
+        parts = tuple(int(p) for p in fields)
     else:
         parts = tuple(int(p) for p in v)
         if not 1 <= len(parts) <= 3:
@@ -111,16 +118,53 @@ def default_qt_version() -> QtVersion:
     return parse_qt_version(value) if value else _DEFAULT_QT_VERSION
 
 
-@dataclass(frozen=True)
 class KeyContext:
-    """Everything outside the key that changes the names Qt derives from it."""
+    """Everything outside the key that changes the names Qt derives from it (immutable)."""
 
-    platform: str = sys.platform
-    qt_version: QtVersion = field(default_factory=default_qt_version)
-    environ: Mapping[str, str] | None = None  # None: os.environ at call time
-    sandboxed: bool = False  # an Apple sandboxed application
-    posix_ipc_build: bool = False  # Qt configured with QT_POSIX_IPC (legacy default POSIX)
-    cwd: str | None = None  # resolves a relative TMPDIR; None: os.getcwd() at call time
+    __slots__ = ("platform", "qt_version", "environ", "sandboxed", "posix_ipc_build", "cwd")
+
+    platform: str
+    qt_version: QtVersion
+    environ: Mapping[str, str] | None  # None: os.environ at call time
+    sandboxed: bool  # an Apple sandboxed application
+    posix_ipc_build: bool  # Qt configured with QT_POSIX_IPC (legacy default POSIX)
+    cwd: str | None  # resolves a relative TMPDIR; None: os.getcwd() at call time
+
+    def __init__(
+        self,
+        platform: str = sys.platform,
+        qt_version: QtVersion | None = None,
+        environ: Mapping[str, str] | None = None,
+        sandboxed: bool = False,
+        posix_ipc_build: bool = False,
+        cwd: str | None = None,
+    ) -> None:
+        values = (
+            platform,
+            default_qt_version() if qt_version is None else qt_version,
+            environ,
+            sandboxed,
+            posix_ipc_build,
+            cwd,
+        )
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("KeyContext is immutable")
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyContext) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.platform, self.qt_version, self.sandboxed, self.posix_ipc_build, self.cwd))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"KeyContext({inner})"
 
     def getenv(self, name: str) -> str:
         """The variable's value in this context's environment, ``""`` when unset."""
@@ -178,18 +222,32 @@ def _absolute_name(path: str, cwd: str) -> str:
     return cleaned + "/" if path.endswith("/") else cleaned
 
 
-def _canonical_path(path: str, cwd: str) -> str:
-    """``QDir::canonicalPath``: symlinks resolved; ``""`` when the path does not exist."""
-    full = os.path.join(cwd, path)
+_CANONICAL: dict[str, tuple[int, int, str]] = {}
+
+
+def _canonical_path(path: str, cwd: str | None) -> str:
+    """``QDir::canonicalPath``: symlinks resolved; ``""`` when the path does not exist.
+
+    ``cwd`` (None: the current directory) only matters for a relative path.  The resolved path
+    is remembered with the directory's device and inode, and resolved again when they change.
+    """
+    full = path if path.startswith("/") else os.path.join(os.getcwd() if cwd is None else cwd, path)
     try:
-        os.stat(full)
+        st = os.stat(full)
     except (FileNotFoundError, NotADirectoryError):
         return ""
     except OSError:
         # Qt (run: 5.15.8, 5.15.19, 6.4.2) returns the path as given when realpath() fails on
         # something that exists, such as a symlink loop.
         return path if os.path.lexists(full) else ""
-    return os.path.realpath(full)
+    known = _CANONICAL.get(full)
+    if known is not None and known[0] == st.st_dev and known[1] == st.st_ino:
+        return known[2]
+    resolved = os.path.realpath(full)
+    if len(_CANONICAL) >= 64:
+        _CANONICAL.clear()
+    _CANONICAL[full] = (st.st_dev, st.st_ino, resolved)
+    return resolved
 
 
 def _darwin_temp_dir() -> str:
@@ -236,7 +294,7 @@ def temp_path(ctx: KeyContext | None = None) -> str:
         return _absolute_name(temp, ctx.getcwd())
     if not temp:
         temp = _darwin_temp_dir() if ctx.is_darwin else "/tmp/"
-    return _canonical_path(_clean_path(temp), ctx.getcwd())
+    return _canonical_path(_clean_path(temp), ctx.cwd)
 
 
 def _user_name(uid: int) -> str:
@@ -359,6 +417,25 @@ def _prefix(kind: str) -> str:
         raise ValueError(f"kind must be 'shm' or 'sem', not {kind!r}") from None
 
 
+_LETTERS_AND_HASH: dict[str, tuple[str, str]] = {}
+
+
+def _letters_and_hash(key: str) -> tuple[str, str]:
+    """The two parts of a legacy name that depend on the key alone (memoized: attach() needs
+    them every time, as Qt recomputes them)."""
+    found = _LETTERS_AND_HASH.get(key)
+    if found is None:
+        # Only ASCII letters survive: digits, punctuation and all non-ASCII are dropped.
+        letters = "".join(ch for ch in key if "a" <= ch <= "z" or "A" <= ch <= "Z")
+        # A lone surrogate is hashed as its 3-byte form; what Qt's toUtf8() makes of it is
+        # unverified.
+        digest = _sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+        if len(_LETTERS_AND_HASH) >= 1024:
+            _LETTERS_AND_HASH.clear()
+        found = _LETTERS_AND_HASH[key] = (letters, digest)
+    return found
+
+
 def legacy_platform_safe_key(key: str, prefix: str, type: int, ctx: KeyContext | None = None) -> str:
     """The legacy native key (Qt 4.4 to 6.x): ``QtIpcCommon::legacyPlatformSafeKey``.
 
@@ -368,15 +445,11 @@ def legacy_platform_safe_key(key: str, prefix: str, type: int, ctx: KeyContext |
     ctx = _ctx(ctx)
     if not key:
         return ""
-    # A lone surrogate is hashed as its 3-byte form; what Qt's toUtf8() makes of it is unverified.
-    data = key.encode("utf-8", "surrogatepass")
-    hex_digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    letters, hex_digest = _letters_and_hash(key)
     # Darwin POSIX names are at most 30 bytes: Qt (in 6.4.2, not in 5.15.8) uses the hash alone,
     # or the key itself for a sandboxed app. 6.0-6.3 were not read; 6.4.0 is assumed.
     if type == _Type.PosixRealtime and ctx.is_darwin and ctx.qt_version >= (6, 4, 0):
         return key if ctx.sandboxed else "/" + hex_digest[: _DARWIN_SHM_NAME_MAX - 1]
-    # Only ASCII letters survive: digits, punctuation and all non-ASCII are dropped.
-    letters = "".join(ch for ch in key if "a" <= ch <= "z" or "A" <= ch <= "Z")
     name = prefix + letters + hex_digest
     if not _type_compiled_in(type, ctx):
         return ""
@@ -418,7 +491,16 @@ def platform_safe_native_key(
 # ----- QNativeIpcKey ---------------------------------------------------------------------------
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+
+
+def _is_url_scheme(text: str) -> bool:
+    """RFC 3986: ``ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )``, ASCII only."""
+    return (
+        bool(text)
+        and text.isascii()
+        and text[0].isalpha()
+        and all(ch.isalnum() or ch in "+-." for ch in text)
+    )
 
 
 def _type_to_string(t: int) -> str:
@@ -443,6 +525,8 @@ def _string_to_type(scheme: str) -> int:
         return _Type.SystemV
     # "systemv-<n>", n decimal 1..255: Qt negates QString::toInt() of "-<n>", so "+7",
     # "--7", hex, 0, 256 and overflowing numbers are all rejected; zero padding is accepted.
+    import re  # only fromString() needs it; keep it out of import time
+
     match = re.fullmatch(r"systemv-([0-9]+)", scheme)
     if match and 1 <= int(match.group(1)) <= 0xFF:
         return int(match.group(1))
@@ -647,7 +731,7 @@ class QNativeIpcKey:
         if question != -1:
             text, query = text[:question], text[question + 1 :]
         colon = text.find(":")
-        if colon == -1 or not _SCHEME_RE.fullmatch(text[:colon]):
+        if colon == -1 or not _is_url_scheme(text[:colon]):
             return invalid
         type = _string_to_type(text[:colon].lower())
         if not type:

@@ -13,12 +13,19 @@ shm object on Linux (only a semaphore's creator unlinks it).
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import time
-from typing import Any, Optional
+
+try:
+    from _functools import partial
+except ImportError:  # pragma: no cover
+    from functools import partial
 
 from ._native import ffi, lib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 IPC_MODE = 0o600
 HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEM_TIMEDWAIT)
@@ -128,8 +135,8 @@ class Semaphore:
                 _raise(name)
         self.name = name
         self._sem = sem
-        self.take = functools.partial(lib.sem_trywait, sem)
-        self.give = functools.partial(lib.sem_post, sem)
+        self.take = partial(lib.sem_trywait, sem)
+        self.give = partial(lib.sem_post, sem)
 
     def acquire(self, timeout: Optional[float] = None) -> bool:
         """``sem_wait`` (EINTR retried); with ``timeout``, ``sem_timedwait``: False when it ran out."""
@@ -179,3 +186,35 @@ def sem_unlink(name: str) -> bool:
             return False
         _raise(name)
     return True
+
+
+# --- inspection (``qshm probe`` / ``unlock``): open what exists, never create ----------------
+
+
+def sem_open_existing(name: str) -> Semaphore:
+    """``sem_open(name, 0)``: an existing semaphore only (``FileNotFoundError`` if there is none).
+
+    :class:`Semaphore` itself always passes ``O_CREAT``, as Qt does; a tool that looks at a lock
+    must not make one.
+    """
+    while True:
+        sem = lib.qshm_sem_open(_encode(name), 0, 0, 0)
+        if sem != ffi.NULL:
+            break
+        if ffi.errno != errno.EINTR:
+            _raise(name)
+    opened = object.__new__(Semaphore)
+    opened.name = name
+    opened._sem = sem
+    opened.take = partial(lib.sem_trywait, sem)
+    opened.give = partial(lib.sem_post, sem)
+    return opened
+
+
+def shm_size(name: str) -> int:
+    """The size of an existing shared memory object (opened read-only, ``fstat``, closed)."""
+    fd = shm_open(name, open_flags(True), 0)
+    try:
+        return fstat_size(fd, name)
+    finally:
+        close(fd)

@@ -21,11 +21,16 @@ The protocol follows Qt 5.15.8 / 6.4.2 ``src/corelib/kernel/qsystemsemaphore*.cp
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional, Tuple, Union
 
 from . import _registry, keys, posix, sysv
 from .errors import QtVersion, SemaphoreAccessMode, SystemSemaphoreError, sem_error
 from .keys import QNativeIpcKey
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple, Union
+
+    Handle = Union["SysVSemaphoreHandle", "PosixSemaphoreHandle"]
 
 _QSS = "QSystemSemaphore"
 #: The Qt version mirrored for an object keyed with the Qt 6.6 API (QNativeIpcKey) when the
@@ -85,7 +90,7 @@ class SysVSemaphoreHandle:
         except OSError:
             self.unix_key = -1
             raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: ftok failed") from None
-        name = self.describe()
+        name = self.describe  # formatted only if an error needs it
         try:
             try:
                 semid = sysv.sem_get(self.unix_key, True, name)
@@ -252,9 +257,6 @@ class PosixSemaphoreHandle:
         pass  # POSIX counts are never reset behind a holder's back (see QSharedMemory.create)
 
 
-Handle = Union[SysVSemaphoreHandle, PosixSemaphoreHandle]
-
-
 def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False) -> Handle:
     """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock)."""
     if key.type() == QNativeIpcKey.Type.PosixRealtime:
@@ -304,6 +306,7 @@ class QSystemSemaphore:
         self._error_string = ""
         self._timed_out = False
         self._is_lock = False  # set by QSharedMemory on the semaphore it locks with
+        self._key_context: Optional[keys.KeyContext] = None
         _registry.register(self)
         if isinstance(key, QNativeIpcKey):
             self.setNativeKey(key, initialValue, mode)
@@ -336,10 +339,10 @@ class QSystemSemaphore:
         """``QSystemSemaphore::setKey``: forget the old semaphore (removing it if this object owns
         it) and open or create the one Qt names for ``key``."""
         key = _check_key(key)
-        mode = SemaphoreAccessMode(mode)
-        ctx = keys.KeyContext(qt_version=self._qt)
+        if type(mode) is not SemaphoreAccessMode:
+            mode = SemaphoreAccessMode(mode)
         if self._qt >= (6, 6, 0):
-            self._set_native(keys.make_legacy_native_key(key or "", "sem", None, ctx), initialValue, mode)
+            self._set_native(keys.make_legacy_native_key(key or "", "sem", None, self._ctx()), initialValue, mode)
             self._legacy_key = key
             return
         # Qt <= 6.5 compares the user key, and keeps a System V shortcut for Create mode.
@@ -359,10 +362,13 @@ class QSystemSemaphore:
             return
         self._clean()
         self._legacy_key = key
-        self._ipc_key = keys.make_legacy_native_key(key or "", "sem", None, ctx)
-        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock) if key else None
-        if self._handle is not None:
-            self._run_handle(mode)
+        if key is None:
+            self._ipc_key = QNativeIpcKey("", QNativeIpcKey.legacyDefaultTypeForOs())
+            self._handle = None
+            return
+        self._ipc_key = keys.make_legacy_native_key(key, "sem", None, self._ctx())
+        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock)
+        self._run_handle(mode)
 
     def setNativeKey(
         self,
@@ -439,6 +445,13 @@ class QSystemSemaphore:
         return f"<QSystemSemaphore key={self.key()!r} {where}>"
 
     # -- internals (also used by QSharedMemory for its lock) ---------------------------------
+
+    def _ctx(self) -> keys.KeyContext:
+        """The key context of the Qt version this object mirrors (made once per version)."""
+        ctx = self._key_context
+        if ctx is None or ctx.qt_version != self._qt:
+            ctx = self._key_context = keys.KeyContext(qt_version=self._qt)
+        return ctx
 
     def _set_native(self, key: QNativeIpcKey, initial_value: int, mode: SemaphoreAccessMode) -> None:
         """Qt 6.6's ``setNativeKey(QNativeIpcKey, initialValue, mode)``."""

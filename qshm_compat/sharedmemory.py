@@ -27,18 +27,19 @@ Where Qt is unsafe we are safer without changing what a Qt peer sees:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import sys
-import warnings
-from typing import Any, Iterator, List, Optional, Tuple, Union
 
 from . import _memory, _registry, keys, posix, sysv
 from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
 from .keys import QNativeIpcKey
 from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, _copy_key
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple, Union
 
 _QSM = "QSharedMemory"
 _QT66: QtVersion = (6, 6, 0)
@@ -95,7 +96,10 @@ class QSharedMemory:
         self._error = SharedMemoryError.NoError
         self._error_string = ""
         self._locked_by_me = False
-        self._fast: Any = None  # the backend semaphore of the last successful lock
+        # The lock's fast path: take()/give() of the semaphore that worked last time, one C call
+        # each (_no_fast until there is one); anything unusual goes the long way.
+        self._take: Any = _no_fast
+        self._give: Any = _no_fast
         self._retired: List[Tuple[Any, Any, int]] = []
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
@@ -183,14 +187,16 @@ class QSharedMemory:
         ``timeout`` (seconds) bounds the wait for the lock; None waits as long as Qt does.
         """
         size = _check_size(size)
-        mode = AccessMode(mode)
+        if type(mode) is not AccessMode:
+            mode = AccessMode(mode)
         if not self._init_key(self._create_lock_mode()):
             return False
         self._sem_handle_repair()
         function = f"{_QSM}::create"
-        with self._internal_lock(function, timeout) as locked:
-            if not locked:
-                return False
+        locked = self._lock_internally(function, timeout)
+        if locked is None:
+            return False
+        try:
             if size <= 0:
                 self._set_error(SharedMemoryError.InvalidSize, f"{function}: create size is less then 0")
                 return False
@@ -206,8 +212,13 @@ class QSharedMemory:
             try:
                 self._segment.attach(mode)
             except _Failed:
+                # Qt leaves the new segment behind, attached to nobody; we give it back.
+                self._segment.discard_created()
                 return False
             return True
+        finally:
+            if locked:
+                self._unlock_internally()
 
     def attach(
         self,
@@ -216,27 +227,37 @@ class QSharedMemory:
         timeout: Optional[float] = None,
     ) -> bool:
         """``QSharedMemory::attach``: attach to the segment a Qt program (or we) created."""
-        mode = AccessMode(mode)
-        if self.isAttached() or not self._init_key(SemaphoreAccessMode.Open):
+        if type(mode) is not AccessMode:
+            mode = AccessMode(mode)
+        if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
-        with self._internal_lock(f"{_QSM}::attach", timeout) as locked:
-            if not locked or self.isAttached():
+        locked = self._lock_internally(f"{_QSM}::attach", timeout)
+        if locked is None:
+            return False
+        try:
+            if self._memory is not None:
                 return False
-            try:
-                self._segment.handle()
-                self._segment.attach(mode)
-            except _Failed:
-                return False
+            self._segment.handle()
+            self._segment.attach(mode)
             return True
+        except _Failed:
+            return False
+        finally:
+            if locked:
+                self._unlock_internally()
 
     def detach(self, *, timeout: Optional[float] = None) -> bool:
         """``QSharedMemory::detach``; on System V the last one out removes the segment and file."""
-        if not self.isAttached():
+        if self._memory is None:
             return False
-        with self._internal_lock(f"{_QSM}::detach", timeout) as locked:
-            if not locked:
-                return False
+        locked = self._lock_internally(f"{_QSM}::detach", timeout)
+        if locked is None:
+            return False
+        try:
             return self._segment.detach()
+        finally:
+            if locked:
+                self._unlock_internally()
 
     def isAttached(self) -> bool:
         """``QSharedMemory::isAttached``."""
@@ -267,17 +288,17 @@ class QSharedMemory:
     def lock(self, timeout: Optional[float] = None) -> bool:
         """``QSharedMemory::lock``; with ``timeout`` (seconds), False once it runs out."""
         if self._locked_by_me:
+            import warnings
+
             warnings.warn("QSharedMemory::lock: already locked", RuntimeWarning, stacklevel=2)
             return True
-        # Fast path: the semaphore used last time, one C call; anything unusual goes the long
-        # way (which re-makes a removed semaphore, retries EINTR and sets Qt's errors).
-        fast = self._fast
-        if timeout is None and fast is not None and fast.take() == 0:
+        if timeout is None and self._take() == 0:
             self._locked_by_me = True
             return True
+        # The long way re-makes a removed semaphore, retries EINTR and sets Qt's errors.
         if self._sem._modify(-1, timeout):
             self._locked_by_me = True
-            self._fast = self._sem._fast_semaphore()
+            self._set_fast()
             return True
         text = f"{_QSM}::lock: unable to lock"
         if self._sem._timed_out:
@@ -290,29 +311,20 @@ class QSharedMemory:
         if not self._locked_by_me:
             return False
         self._locked_by_me = False
-        fast = self._fast
-        if fast is not None and fast.give() == 0:
+        if self._give() == 0:
             return True
         if self._sem._modify(1, None):
             return True
         self._set_error(SharedMemoryError.LockError, f"{_QSM}::unlock: unable to unlock")
         return False
 
-    @contextlib.contextmanager
-    def locked(self, timeout: Optional[float] = None) -> Iterator["QSharedMemory"]:
+    def locked(self, timeout: Optional[float] = None) -> _Locked:
         """``with shm.locked(timeout=1.0):`` hold the lock for the block.
 
         Raises ``LockTimeoutError`` (a ``TimeoutError``) when the lock is not had in time, and
         ``IpcError`` when it cannot be taken at all.
         """
-        if not self.lock(timeout):
-            if self._sem._timed_out:
-                raise LockTimeoutError(self._error_string)
-            raise IpcError(self._error_string)
-        try:
-            yield self
-        finally:
-            self.unlock()
+        return _Locked(self, timeout)
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -334,7 +346,7 @@ class QSharedMemory:
         if self.isAttached():
             self.detach()
         self._segment.clean_handle()
-        self._fast = None
+        self._set_fast(clear=True)
         self._sem.close()
         self._sweep_retired()
         _registry.unregister(self)
@@ -358,7 +370,7 @@ class QSharedMemory:
     # -- internals: keys and errors ---------------------------------------------------------
 
     def _ctx(self) -> keys.KeyContext:
-        return keys.KeyContext(qt_version=self._qt)
+        return self._sem._ctx() if self._sem._qt == self._qt else keys.KeyContext(qt_version=self._qt)
 
     def _set_error(self, error: SharedMemoryError, text: str) -> None:
         self._error = error
@@ -380,7 +392,7 @@ class QSharedMemory:
         if self.isAttached():
             self.detach()
         self._segment.clean_handle()
-        self._fast = None
+        self._set_fast(clear=True)
         if new.type() != self._ipc_key.type():
             is_posix = new.type() == QNativeIpcKey.Type.PosixRealtime
             self._segment = _PosixSegment(self) if is_posix else _SysVSegment(self)
@@ -403,7 +415,7 @@ class QSharedMemory:
 
     def _init_key(self, mode: SemaphoreAccessMode) -> bool:
         """Qt's ``initKey``: point the lock semaphore at this key (initial value 1)."""
-        self._fast = None
+        self._set_fast(clear=True)
         if self._qt < _QT66:
             self._segment.clean_handle()
             sem = self._sem
@@ -440,30 +452,33 @@ class QSharedMemory:
             if hasattr(handle, "created_file"):
                 handle.created_file = True
 
-    @contextlib.contextmanager
-    def _internal_lock(self, function: str, timeout: Optional[float]) -> Iterator[bool]:
-        """Hold the lock around create/attach/detach, as Qt's ``QSharedMemoryLocker`` does.
+    def _set_fast(self, clear: bool = False) -> None:
+        """Point the lock's fast path at the semaphore in use now (or at nothing)."""
+        sem = None if clear else self._sem._fast_semaphore()
+        self._take = _no_fast if sem is None else sem.take
+        self._give = _no_fast if sem is None else sem.give
 
-        If this object already holds the lock, it stays held afterwards (Qt releases it here,
-        which surprises its callers).
+    def _lock_internally(self, function: str, timeout: Optional[float]) -> Optional[bool]:
+        """Take the lock around create/attach/detach, as Qt's ``QSharedMemoryLocker`` does.
+
+        True: taken, release it with :meth:`_unlock_internally`.  False: nothing to take (no
+        lock for this key, or this object holds it already: then it stays held afterwards,
+        where Qt would release it under its caller).  None: not had; the error is set.
         """
         if not self._locks() or self._locked_by_me:
-            yield True
-            return
-        fast = self._fast
-        if not (timeout is None and fast is not None and fast.take() == 0) and not self._sem._modify(-1, timeout):
-            text = f"{function}: unable to lock"
-            if self._sem._timed_out:
-                text += f" (timed out after {timeout:g} s; {self._lock_description()})"
-            self._set_error(SharedMemoryError.LockError, text)
-            yield False
-            return
-        self._fast = fast = self._sem._fast_semaphore()
-        try:
-            yield True
-        finally:
-            if fast is None or fast.give() != 0:
-                self._sem._modify(1, None)
+            return False
+        if (timeout is None and self._take() == 0) or self._sem._modify(-1, timeout):
+            self._set_fast()
+            return True
+        text = f"{function}: unable to lock"
+        if self._sem._timed_out:
+            text += f" (timed out after {timeout:g} s; {self._lock_description()})"
+        self._set_error(SharedMemoryError.LockError, text)
+        return None
+
+    def _unlock_internally(self) -> None:
+        if self._give() != 0:
+            self._sem._modify(1, None)
 
     def _lock_description(self) -> str:
         handle = self._sem._handle
@@ -528,7 +543,8 @@ class _SysVSegment:
         """The segment exists and no process is attached to it (its creator died)."""
         try:
             name = self.owner.nativeKey()
-            return sysv.shm_stat(sysv.shm_get(sysv.ftok(name, self._project_id()), True, name), name).nattch == 0
+            shmid = sysv.shm_get(sysv.ftok(name, self._project_id()), True, name)
+            return sysv.shm_size_and_attachments(shmid, name)[1] == 0
         except OSError:
             return False
 
@@ -571,18 +587,25 @@ class _SysVSegment:
         owner = self.owner
         name = owner.nativeKey()
         try:
-            info = sysv.shm_stat(sysv.shm_get(unix_key, True, name), name)
+            shmid = sysv.shm_get(unix_key, True, name)
+            attachments = sysv.shm_size_and_attachments(shmid, name)[1]
         except OSError as exc:
             return exc.errno in (errno.EINVAL, errno.ENOENT)
-        if info.nattch != 0:
+        if attachments != 0:
             return True
         try:
-            sysv.shm_remove(info.shmid, name)
+            sysv.shm_remove(shmid, name)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 owner._set_errno(exc, f"{_QSM}::remove")
                 return False
         return sysv.remove_key_file(name)
+
+    def discard_created(self) -> None:
+        """Remove the segment this object just created and could not attach."""
+        if self.unix_key:
+            self._remove_if_unused(self.unix_key)
+            self.unix_key = 0
 
     def create(self, size: int) -> None:
         owner = self.owner
@@ -626,12 +649,12 @@ class _SysVSegment:
             owner._set_errno(exc, f"{_QSM}::attach (shmat)")
             raise _Failed from None
         try:
-            info = sysv.shm_stat(shmid, name)
+            size = sysv.shm_size_and_attachments(shmid, name)[0]
         except OSError as exc:
             sysv.shm_detach(memory, name)  # Qt stays attached with size 0; we give it back
             owner._set_errno(exc, f"{_QSM}::attach (shmctl)")
             raise _Failed from None
-        owner._mapped(memory, info.size, readonly)
+        owner._mapped(memory, size, readonly)
 
     def detach(self) -> bool:
         owner = self.owner
@@ -667,6 +690,10 @@ class _PosixSegment:
 
     def is_stale(self) -> bool:
         return False  # POSIX tells nothing of who is attached
+
+    def discard_created(self) -> None:
+        """Unlink the object this object just created and could not map."""
+        posix.shm_unlink(self.owner.nativeKey())
 
     def handle(self) -> None:
         if not self.owner.nativeKey():
@@ -737,7 +764,34 @@ class _PosixSegment:
         return True
 
 
-_Segment = Union[_SysVSegment, _PosixSegment]
+class _Locked:
+    """The context manager of :meth:`QSharedMemory.locked`."""
+
+    __slots__ = ("_shm", "_timeout")
+
+    def __init__(self, shm: QSharedMemory, timeout: Optional[float]):
+        self._shm = shm
+        self._timeout = timeout
+
+    def __enter__(self) -> QSharedMemory:
+        shm = self._shm
+        if not shm.lock(self._timeout):
+            if shm._sem._timed_out:
+                raise LockTimeoutError(shm._error_string)
+            raise IpcError(shm._error_string)
+        return shm
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._shm.unlock()
+
+
+def _no_fast() -> int:
+    """The lock's fast path before a semaphore is known: always "take the long way"."""
+    return -1
+
+
+if TYPE_CHECKING:
+    _Segment = Union[_SysVSegment, _PosixSegment]
 
 
 def _check_size(size: Any) -> int:

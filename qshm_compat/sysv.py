@@ -14,13 +14,19 @@ Facts (flags, modes, the order of calls) were read from Qt 5.15.8 and 6.4.2
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Optional
+
+try:
+    from _functools import partial
+except ImportError:  # pragma: no cover
+    from functools import partial
 
 from ._native import ffi, lib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 #: ftok project id of Qt's legacy keys and of ``QNativeIpcKey::Type::SystemV``: ``'Q'``.
 QT_PROJECT_ID = 0x51
@@ -33,9 +39,11 @@ _KEY_FILE_FLAGS = lib.O_EXCL | lib.O_CREAT | lib.O_RDWR | lib.O_CLOEXEC
 HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEMTIMEDOP)
 
 
-def _raise(name: str) -> "Any":
+def _raise(name: Any) -> Any:
+    """Raise ``OSError`` for ``errno``; ``name`` is the object's name, or a callable making it
+    (so that the success path never formats a name)."""
     code = ffi.errno
-    raise OSError(code, os.strerror(code), name)
+    raise OSError(code, os.strerror(code), name() if callable(name) else name)
 
 
 # --- key files and ftok -------------------------------------------------------------------
@@ -76,10 +84,38 @@ def ftok(path: str, project_id: int = QT_PROJECT_ID) -> int:
 # --- shared memory ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SegmentInfo:
+class Record:
+    """A small immutable record (a dataclass without the import time of ``dataclasses``)."""
+
+    __slots__ = ()
+
+    def __init__(self, **fields: Any) -> None:
+        for name in self.__slots__:
+            object.__setattr__(self, name, fields.pop(name))
+        if fields:
+            raise TypeError(f"unknown fields {sorted(fields)}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _astuple(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._astuple() == other._astuple()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class SegmentInfo(Record):
     """What ``shmctl(IPC_STAT)`` says of a segment."""
 
+    __slots__ = ("shmid", "size", "nattch", "creator_pid", "last_pid", "uid", "mode")
     shmid: int
     size: int
     nattch: int
@@ -129,6 +165,14 @@ def shm_stat(shmid: int, name: str) -> SegmentInfo:
     )
 
 
+def shm_size_and_attachments(shmid: int, name: str) -> tuple[int, int]:
+    """``shmctl(IPC_STAT)``: ``(shm_segsz, shm_nattch)``, the two facts attach and detach need."""
+    ds = ffi.new("struct shmid_ds *")
+    if lib.shmctl(shmid, lib.IPC_STAT, ds) == -1:
+        _raise(name)
+    return int(ds.shm_segsz), int(ds.shm_nattch)
+
+
 def shm_detach(addr: Any, name: str) -> None:
     """``shmdt``."""
     if lib.shmdt(addr) == -1:
@@ -165,17 +209,19 @@ class Semaphore:
     :meth:`modify`, which retries EINTR and raises ``OSError``.
     """
 
-    __slots__ = ("semid", "name", "_down", "_up", "_any", "take", "give")
+    __slots__ = ("semid", "_name", "take", "give")
 
-    def __init__(self, semid: int, name: str):
+    def __init__(self, semid: int, name: Any):
+        """``name`` names the OS object in errors: a string, or a callable making one."""
         self.semid = semid
-        self.name = name
-        self._down = _sembuf(-1)
-        self._up = _sembuf(1)
-        self._any = _sembuf(0)
-        # Bound once with partial (no Python frame): a lock()/unlock() pair is two C calls.
-        self.take = functools.partial(lib.semop, semid, self._down, 1)
-        self.give = functools.partial(lib.semop, semid, self._up, 1)
+        self._name = name
+        # One C call each, bound once (partial adds no Python frame).
+        self.take = partial(lib.qshm_sem_take, semid)
+        self.give = partial(lib.qshm_sem_give, semid)
+
+    @property
+    def name(self) -> str:
+        return self._name() if callable(self._name) else self._name
 
     def modify(self, count: int, timeout: Optional[float] = None) -> bool:
         """Add ``count`` (negative: wait and take).  False only when ``timeout`` ran out.
@@ -183,13 +229,7 @@ class Semaphore:
         EINTR is retried (Qt's ``EINTR_LOOP``); Python's signal handlers run between tries, so a
         Ctrl-C still interrupts a wait.
         """
-        if count == -1:
-            ops = self._down
-        elif count == 1:
-            ops = self._up
-        else:
-            ops = self._any
-            ops[0].sem_op = count
+        ops = _DOWN if count == -1 else _UP if count == 1 else _sembuf(count)
         if timeout is None:
             while lib.semop(self.semid, ops, 1) == -1:
                 if ffi.errno != errno.EINTR:
@@ -244,3 +284,36 @@ def _sembuf(op: int) -> Any:
     ops[0].sem_op = op
     ops[0].sem_flg = lib.SEM_UNDO
     return ops
+
+
+# Read-only after creation: shared by every semaphore (semop never writes its sembuf).
+_DOWN = _sembuf(-1)
+_UP = _sembuf(1)
+
+
+# --- inspection (``qshm probe`` / ``ls`` / ``clean``): look, never create --------------------
+
+
+class SemaphoreInfo(Record):
+    """What ``semctl(IPC_STAT)`` says of a semaphore set."""
+
+    __slots__ = ("semid", "uid", "mode")
+    semid: int
+    uid: int
+    mode: int
+
+
+def sem_find(key: int, name: str) -> int:
+    """``semget(key, 0, 0)``: the id of an existing semaphore set; ENOENT if there is none."""
+    semid = lib.semget(key, 0, 0)
+    if semid == -1:
+        _raise(name)
+    return int(semid)
+
+
+def sem_stat(semid: int, name: str) -> SemaphoreInfo:
+    """``semctl(IPC_STAT)``."""
+    ds = ffi.new("struct semid_ds *")
+    if lib.qshm_semctl_stat(semid, ds) == -1:
+        _raise(name)
+    return SemaphoreInfo(semid=semid, uid=int(ds.sem_perm.uid), mode=int(ds.sem_perm.mode) & 0o777)

@@ -92,6 +92,7 @@ int qshm_shm_open(const char *name, int flags, int mode);
 sem_t *qshm_sem_open(const char *name, int flags, int mode, unsigned int value);
 int qshm_sem_timedwait(sem_t *sem, long sec, long nsec);
 long long qshm_fstat_size(int fd);
+long long qshm_fstat_uid(int fd);
 void *qshm_mmap(void *addr, size_t length, int prot, int flags, int fd, long long offset);
 void *qshm_shmat(int shmid, int flags);
 int qshm_sem_take(int semid);

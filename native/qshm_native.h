@@ -114,6 +114,14 @@ static long long qshm_fstat_size(int fd)
     return (long long)st.st_size;
 }
 
+static long long qshm_fstat_uid(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    return (long long)st.st_uid;
+}
+
 /* mmap returns MAP_FAILED, not NULL, on failure: map it to NULL. */
 static void *qshm_mmap(void *addr, size_t length, int prot, int flags, int fd, long long offset)
 {

@@ -18,6 +18,21 @@ if TYPE_CHECKING:
 PAGE_SIZE = int(lib.sysconf(lib._SC_PAGESIZE))
 
 
+def encode_name(name: str) -> bytes:
+    """A native key as the bytes the OS gets (``QFile::encodeName``: UTF-8 on Linux).
+
+    Qt passes an embedded NUL on and the OS silently cuts the name there, naming another object;
+    we refuse such a name, and one that cannot be encoded, with a ``ValueError`` that names it.
+    """
+    try:
+        data = os.fsencode(name)
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"native key {name!r} cannot be encoded for the OS: {exc.reason}") from None
+    if b"\0" in data:
+        raise ValueError(f"native key {name!r} contains a NUL character, which the OS would cut it at")
+    return data
+
+
 def _page_round(size: int) -> int:
     return max(-(-size // PAGE_SIZE) * PAGE_SIZE, PAGE_SIZE)
 

@@ -21,6 +21,7 @@ try:
 except ImportError:  # pragma: no cover
     from functools import partial
 
+from ._memory import encode_name as _encode
 from ._native import ffi, lib
 
 TYPE_CHECKING = False
@@ -34,10 +35,6 @@ HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEM_TIMEDWAIT)
 def _raise(name: str) -> Any:
     code = ffi.errno
     raise OSError(code, os.strerror(code), name)
-
-
-def _encode(name: str) -> bytes:
-    return os.fsencode(name)
 
 
 # --- shared memory ------------------------------------------------------------------------
@@ -74,6 +71,14 @@ def fstat_size(fd: int, name: str) -> int:
     if size == -1:
         _raise(name)
     return int(size)
+
+
+def fstat_uid(fd: int, name: str) -> int:
+    """The owner of an open object (``fstat().st_uid``)."""
+    uid = lib.qshm_fstat_uid(fd)
+    if uid == -1:
+        _raise(name)
+    return int(uid)
 
 
 def mmap(fd: int, size: int, readonly: bool, name: str) -> Any:

@@ -21,6 +21,7 @@ The protocol follows Qt 5.15.8 / 6.4.2 ``src/corelib/kernel/qsystemsemaphore*.cp
 from __future__ import annotations
 
 import errno
+import os
 
 from . import _registry, keys, posix, sysv
 from .errors import QtVersion, SemaphoreAccessMode, SystemSemaphoreError, sem_error
@@ -63,6 +64,7 @@ class SysVSemaphoreHandle:
         self.qt = qt
         self.project_id = project_id
         self.is_lock = is_lock
+        self.legacy = False  # a name derived from a string key (set by make_handle)
         self.unix_key = -1
         self.sem: Optional[sysv.Semaphore] = None
         self.created_file = False
@@ -79,6 +81,12 @@ class SysVSemaphoreHandle:
             return
         if not self.file_name:
             raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: key is empty")
+        if self.legacy and os.path.dirname(self.file_name) == "/":
+            raise SemaphoreFailure(
+                SystemSemaphoreError.KeyError,
+                f"{_QSS}::handle:: unable to make key ($TMPDIR does not exist, and Qt <= 6.9.1 "
+                f"would put the key file {self.file_name} in /; refused)",
+            )
         try:
             self.created_file = sysv.create_key_file(self.file_name)
         except OSError:
@@ -263,7 +271,9 @@ def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: 
         return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt)
     # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
     project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
-    return SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)
+    handle = SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)
+    handle.legacy = bool(key.legacyKey())
+    return handle
 
 
 class QSystemSemaphore:

@@ -22,7 +22,12 @@ Where Qt is unsafe we are safer without changing what a Qt peer sees:
   instead of the SIGSEGV of every Qt stack;
 * a ``memoryview`` that outlives ``detach()`` reads harmless private memory instead of crashing;
 * every call that takes the lock accepts a timeout, so an abandoned POSIX lock is reported
-  instead of hanging for ever.
+  instead of hanging for ever;
+* a key file that is a symbolic link or belongs to another user, and a segment or POSIX object
+  owned by another user, are refused (Qt follows and uses them blindly): ``allow_foreign=True``
+  accepts them as Qt does;
+* a string key is never given a key file in ``/`` (what Qt <= 6.9.1 does when ``$TMPDIR`` does
+  not exist).
 """
 
 from __future__ import annotations
@@ -82,10 +87,12 @@ class QSharedMemory:
         parent: Any = None,
         *,
         qt_version: Union[str, Tuple[int, ...], None] = None,
+        allow_foreign: bool = False,
     ):
         if key is not None and not isinstance(key, (str, QNativeIpcKey)):
             parent, key = key, ""  # QSharedMemory(parent): Qt's overload without a key
         self._parent = parent
+        self._allow_foreign = allow_foreign
         self._qt = keys.parse_qt_version(qt_version)
         self._ipc_key = QNativeIpcKey("", QNativeIpcKey.legacyDefaultTypeForOs())
         self._segment: _Segment = _SysVSegment(self)
@@ -557,9 +564,15 @@ class _SysVSegment:
         if not native:
             owner._set_error(SharedMemoryError.KeyError, f"{_QSM}::handle:: key is empty")
             raise _Failed
+        try:
+            st = os.lstat(native)
+        except OSError:
+            st = None
+        if st is not None and not owner._allow_foreign:
+            self._refuse_foreign_key_file(native, st)
         if not self._qt66():
             # Qt <= 6.5 checks the file first, with its own (double-colon) message.
-            if not os.path.exists(native):
+            if st is None or not os.path.exists(native):
                 owner._set_error(SharedMemoryError.NotFound, f"{_QSM}::handle:: UNIX key file doesn't exist")
                 raise _Failed
             try:
@@ -574,6 +587,25 @@ class _SysVSegment:
             owner._set_errno(exc, f"{_QSM}::handle")
             raise _Failed from None
         return self.unix_key
+
+    def _refuse_foreign_key_file(self, native: str, st: os.stat_result) -> None:
+        """Refuse a key file that is a symlink or not ours (Qt uses whatever it finds there)."""
+        import stat
+
+        if stat.S_ISLNK(st.st_mode):
+            self.owner._set_error(
+                SharedMemoryError.KeyError,
+                f"{_QSM}::handle: key file {native} is a symbolic link; refused "
+                "(allow_foreign=True follows it as Qt does)",
+            )
+            raise _Failed
+        if st.st_uid != os.geteuid():
+            self.owner._set_error(
+                SharedMemoryError.PermissionDenied,
+                f"{_QSM}::handle: key file {native} belongs to uid {st.st_uid}, not to us; refused "
+                "(allow_foreign=True uses it as Qt does)",
+            )
+            raise _Failed
 
     def clean_handle(self) -> bool:
         """Qt's ``cleanHandle``.  From 6.6 it also removes a segment nobody is attached to (a
@@ -610,6 +642,13 @@ class _SysVSegment:
     def create(self, size: int) -> None:
         owner = self.owner
         native = owner.nativeKey()
+        if _in_root(native, owner._ipc_key.legacyKey()):
+            owner._set_error(
+                SharedMemoryError.KeyError,
+                f"{_QSM}::handle:: unable to make key ($TMPDIR does not exist, and Qt <= 6.9.1 "
+                f"would put the key file {native} in /; refused)",
+            )
+            raise _Failed
         try:
             created_file = sysv.create_key_file(native)
         except OSError:
@@ -649,11 +688,19 @@ class _SysVSegment:
             owner._set_errno(exc, f"{_QSM}::attach (shmat)")
             raise _Failed from None
         try:
-            size = sysv.shm_size_and_attachments(shmid, name)[0]
+            size, _, uid = sysv.shm_size_and_attachments(shmid, name)
         except OSError as exc:
             sysv.shm_detach(memory, name)  # Qt stays attached with size 0; we give it back
             owner._set_errno(exc, f"{_QSM}::attach (shmctl)")
             raise _Failed from None
+        if uid != os.geteuid() and not owner._allow_foreign:
+            sysv.shm_detach(memory, name)
+            owner._set_error(
+                SharedMemoryError.PermissionDenied,
+                f"{_QSM}::attach: segment {shmid} of key file {name} belongs to uid {uid}, not to us; "
+                "refused (allow_foreign=True attaches as Qt does)",
+            )
+            raise _Failed
         owner._mapped(memory, size, readonly)
 
     def detach(self) -> bool:
@@ -740,10 +787,19 @@ class _PosixSegment:
             self._open_failed(exc)
         try:
             size = posix.fstat_size(self.fd, name)
+            uid = posix.fstat_uid(self.fd, name)
         except OSError as exc:
             owner._set_errno(exc, f"{_QSM}::attach (fstat)")
             self.clean_handle()
             raise _Failed from None
+        if uid != os.geteuid() and not owner._allow_foreign:
+            self.clean_handle()
+            owner._set_error(
+                SharedMemoryError.PermissionDenied,
+                f"{_QSM}::attach: POSIX shared memory {name} belongs to uid {uid}, not to us; refused "
+                "(allow_foreign=True attaches as Qt does)",
+            )
+            raise _Failed
         try:
             memory = posix.mmap(self.fd, size, readonly, name)
         except OSError as exc:
@@ -797,4 +853,11 @@ if TYPE_CHECKING:
 def _check_size(size: Any) -> int:
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, not {type(size).__name__}")
+    if size > sys.maxsize:
+        raise OverflowError(f"size {size} is larger than any segment can be (qsizetype)")
     return size
+
+
+def _in_root(native: str, legacy_key: str) -> bool:
+    """A legacy key file that would land in ``/``: Qt <= 6.9.1 with a missing ``$TMPDIR``."""
+    return bool(legacy_key) and os.path.dirname(native) == "/"

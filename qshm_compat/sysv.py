@@ -22,6 +22,7 @@ try:
 except ImportError:  # pragma: no cover
     from functools import partial
 
+from ._memory import encode_name
 from ._native import ffi, lib
 
 TYPE_CHECKING = False
@@ -55,7 +56,7 @@ def create_key_file(path: str) -> bool:
     Returns True when this call created it, False when it already existed; any other failure
     raises ``OSError``.
     """
-    fd = lib.qshm_open(os.fsencode(path), _KEY_FILE_FLAGS, KEY_FILE_MODE)
+    fd = lib.qshm_open(encode_name(path), _KEY_FILE_FLAGS, KEY_FILE_MODE)
     if fd == -1:
         if ffi.errno == errno.EEXIST:
             return False
@@ -75,7 +76,7 @@ def remove_key_file(path: str) -> bool:
 
 def ftok(path: str, project_id: int = QT_PROJECT_ID) -> int:
     """libc ``ftok``: the System V key of an existing file (it follows symlinks, as Qt relies on)."""
-    key = lib.ftok(os.fsencode(path), project_id)
+    key = lib.ftok(encode_name(path), project_id)
     if key == -1:
         _raise(path)
     return int(key)
@@ -165,12 +166,12 @@ def shm_stat(shmid: int, name: str) -> SegmentInfo:
     )
 
 
-def shm_size_and_attachments(shmid: int, name: str) -> tuple[int, int]:
-    """``shmctl(IPC_STAT)``: ``(shm_segsz, shm_nattch)``, the two facts attach and detach need."""
+def shm_size_and_attachments(shmid: int, name: str) -> tuple[int, int, int]:
+    """``shmctl(IPC_STAT)``: ``(shm_segsz, shm_nattch, owner uid)``, what attach and detach need."""
     ds = ffi.new("struct shmid_ds *")
     if lib.shmctl(shmid, lib.IPC_STAT, ds) == -1:
         _raise(name)
-    return int(ds.shm_segsz), int(ds.shm_nattch)
+    return int(ds.shm_segsz), int(ds.shm_nattch), int(ds.shm_perm.uid)
 
 
 def shm_detach(addr: Any, name: str) -> None:

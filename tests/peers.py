@@ -39,6 +39,8 @@ class PeerError(AssertionError):
 
 
 def peer_command(name: str) -> list[str]:
+    if name == "qshm":  # not Qt: qshm_compat in a process of its own (tests/qshm_peer.py)
+        return [sys.executable, str(Path(__file__).resolve().parent / "qshm_peer.py")]
     if name in PYTHON_PEERS:
         return [sys.executable, str(FIXTURES / "peer.py"), name]
     if name in CPP_PEERS:

@@ -64,6 +64,13 @@ static int qshm_semctl_stat(int semid, struct semid_ds *buf)
     return semctl(semid, 0, IPC_STAT, arg);
 }
 
+static int qshm_semctl_set(int semid, struct semid_ds *buf)
+{
+    union qshm_semun arg;
+    arg.buf = buf;
+    return semctl(semid, 0, IPC_SET, arg);
+}
+
 static int qshm_semtimedop(int semid, struct sembuf *ops, size_t nops, long sec, long nsec)
 {
 #if QSHM_HAVE_SEMTIMEDOP

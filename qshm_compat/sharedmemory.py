@@ -439,7 +439,8 @@ class QSharedMemory:
             sem._set_native(sem_key, 1, mode)
         if sem.error() != sem.NoError:
             text = "QSharedMemoryPrivate::initKey: unable to set key on lock"
-            if self._qt >= _QT66:
+            if self._qt >= _QT66 or "refused" in sem.errorString():
+                # Qt 6.6 appends the reason; so do we, for the refusals that are ours alone.
                 text += f" ({sem.errorString()})"
             self._set_error(SEM_TO_SHM[sem.error()], text)
             return False

@@ -64,6 +64,11 @@ class Peer:
         full_env.setdefault("QT_QPA_PLATFORM", "offscreen")
         if env:
             full_env.update(env)
+        if name == "qshm":
+            # The same qshm_compat as this test process (the installed copy under CI).
+            import qshm_compat
+
+            full_env["PYTHONPATH"] = str(Path(qshm_compat.__file__).resolve().parent.parent)
         self.env = full_env
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: list[str] = []

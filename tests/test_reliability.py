@@ -1,0 +1,487 @@
+"""Reliability: crashes, contention, hostile input, other users, signals and exhausted resources.
+
+Each scenario runs against real Qt peers (and qshm_compat in processes of its own,
+``tests/qshm_peer.py``), counts what was lost (nothing) and checks what is left behind.  The long
+variants run with ``QSHM_SOAK=1``; their numbers are in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from peers import Peer
+from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore, posix, sysv
+
+SOAK = bool(os.environ.get("QSHM_SOAK"))
+COUNTER = struct.Struct("<I")
+
+
+def fresh(prefix: str = "qshm rel") -> str:
+    return f"{prefix} {secrets.token_hex(5)}"
+
+
+# --- contention ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "family, qt_peers",
+    [("sysv", ("cpp-qt5", "pyqt5")), ("posix", ("pyqt6", "pyside6"))],
+)
+def test_four_processes_increment_one_counter(family: str, qt_peers: tuple, spawn) -> None:
+    """2 Qt peers and 2 qshm_compat processes add 1 under the lock 20,000 times each: exact."""
+    count = 100_000 if SOAK else 20_000
+    workers = [spawn(name) for name in qt_peers] + [spawn("qshm"), spawn("qshm")]
+    if family == "sysv":
+        key = fresh()
+        owner = QSharedMemory(key)
+        for worker in workers:
+            worker.ok("key", key=key)
+    else:
+        ipc_key = QNativeIpcKey(f"qshm_rel_{secrets.token_hex(5)}")
+        owner = QSharedMemory(ipc_key)
+        for worker in workers:
+            worker.ok("ipckey", mode="native", key=ipc_key.nativeKey())
+    try:
+        assert owner.create(4), owner.errorString()
+        for worker in workers:
+            worker.ok("attach")
+        start_at = time.time() + 1.0
+        for worker in workers:
+            worker.send("incr", count=count, start_at=start_at)
+        answers = [worker.reply(timeout=600) for worker in workers]
+        assert all(a["ok"] and a["done"] == count for a in answers), answers
+        # All four loops overlapped in time.
+        assert max(a["started"] for a in answers) < min(a["finished"] for a in answers)
+        with owner.locked(timeout=5):
+            assert COUNTER.unpack_from(owner.constData(), 0)[0] == 4 * count
+        for worker in workers:
+            worker.ok("detach")
+    finally:
+        owner.close()
+        if family == "posix":
+            posix.shm_unlink(ipc_key.nativeKey())
+
+
+def _resources() -> dict:
+    """Open file descriptors and memory mappings of this process."""
+    with open("/proc/self/maps") as f:
+        maps = sum(1 for _ in f)
+    return {"fds": len(os.listdir("/proc/self/fd")), "maps": maps}
+
+
+@pytest.mark.parametrize("family", ["sysv", "posix"])
+def test_thousand_create_attach_detach_cycles_leak_nothing(family: str) -> None:
+    """1,000 create/attach/detach cycles leave no descriptor, mapping, segment or file behind."""
+    cycles = 1000
+    before = _resources()
+    for i in range(cycles):
+        if family == "sysv":
+            key: object = fresh()
+        else:
+            key = QNativeIpcKey(f"qshm_cycle_{os.getpid()}_{i}")
+        creator = QSharedMemory(key)
+        other = QSharedMemory(key)
+        assert creator.create(4096), creator.errorString()
+        assert other.attach(), other.errorString()
+        view = other.data()
+        view[0] = i & 0xFF
+        assert creator.constData()[0] == i & 0xFF
+        del view
+        assert other.detach()
+        creator.close()
+        other.close()
+        if family == "posix":
+            posix.shm_unlink(key.nativeKey())  # type: ignore[attr-defined]
+    after = _resources()
+    assert after == before
+
+
+# --- crashes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("victim, survivor", [("cpp-qt5", "qshm"), ("qshm", "cpp-qt5"), ("pyqt6", "qshm")])
+def test_sysv_lock_holder_killed(victim: str, survivor: str, spawn) -> None:
+    """A process killed while holding a System V lock: SEM_UNDO frees it at once, data intact."""
+    key = fresh()
+    dead, alive = spawn(victim), spawn(survivor)
+    dead.ok("key", key=key)
+    dead.ok("create", size=8)
+    dead.ok("write", hex="cafebabe")
+    alive.ok("key", key=key)
+    alive.ok("attach")
+    dead.ok("lock")
+    alive.send("lock")
+    assert not alive.pending(0.3)
+    killed_at = time.monotonic()
+    dead.kill()
+    assert alive.reply(timeout=10)["ok"]
+    recovered = time.monotonic() - killed_at
+    assert recovered < 1.0
+    assert bytes.fromhex(alive.ok("read", length=4)["hex"]) == bytes.fromhex("cafebabe")
+    alive.ok("unlock")
+    alive.ok("detach")
+    alive.ok("destroy")
+    _remove_orphans(key)
+
+
+def test_posix_lock_holder_killed_qt_hangs_we_report(spawn) -> None:
+    """A POSIX lock holder killed: a Qt 6 peer's attach() hangs; ours times out and says why."""
+    ipc_key = QNativeIpcKey(f"qshm_rel_{secrets.token_hex(5)}")
+    holder, qt_survivor = spawn("pyside6"), spawn("pyqt6")
+    try:
+        holder.ok("ipckey", mode="native", key=ipc_key.nativeKey())
+        holder.ok("create", size=8)
+        holder.ok("write", hex="0102")
+        holder.ok("lock")
+        holder.kill()
+        qt_survivor.ok("ipckey", mode="native", key=ipc_key.nativeKey())
+        qt_survivor.send("attach")
+        assert not qt_survivor.pending(1.0), "Qt got past an abandoned POSIX lock"
+        qt_survivor.kill()  # it would wait for ever
+        with QSharedMemory(ipc_key) as shm:
+            started = time.monotonic()
+            assert not shm.attach(timeout=0.5)
+            assert time.monotonic() - started < 2.0
+            assert "looks abandoned" in shm.errorString()
+        # Releasing the abandoned lock by hand (what `qshm unlock --force` does) lets work go on.
+        sem = posix.sem_open_existing(ipc_key.nativeKey())
+        sem.release(1)
+        sem.close()
+        with QSharedMemory(ipc_key) as shm:
+            assert shm.attach(timeout=5)
+            assert bytes(shm.constData()[:2]) == b"\x01\x02"
+    finally:
+        posix.shm_unlink(ipc_key.nativeKey())
+        try:
+            posix.sem_unlink(ipc_key.nativeKey())
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("creator", ["cpp-qt6", "qshm"])
+def test_creator_killed_while_attached(creator: str, spawn) -> None:
+    """The creator dies while attached: the attached survivor keeps its data, and its detach
+    removes the segment and key file as the last one out, as in Qt."""
+    key = fresh()
+    dead = spawn(creator)
+    dead.ok("key", key=key)
+    dead.ok("create", size=16)
+    dead.ok("write", hex="00112233")
+    with QSharedMemory(key) as shm:
+        assert shm.attach(timeout=5)
+        dead.kill()
+        assert bytes(shm.constData()[:4]) == bytes.fromhex("00112233")
+        native = shm.nativeKey()
+        assert shm.detach()
+        assert not os.path.exists(native)
+    _remove_orphans(key)
+
+
+@pytest.mark.parametrize("stack", ["cpp-qt5", "qshm"])
+def test_release_then_exit_is_undone_on_system_v(stack: str, spawn) -> None:
+    """A System V release() by a process that exits is taken back (SEM_UNDO), in Qt and in us."""
+    key = fresh("qshm relsem")
+    with QSystemSemaphore(key, 0, QSystemSemaphore.AccessMode.Create) as sem:
+        if stack == "qshm":
+            code = (
+                "import sys; from qshm_compat import QSystemSemaphore as S; "
+                f"s = S({key!r}); assert s.release(1); sys.exit(0)"
+            )
+            subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+        else:
+            peer = spawn(stack)
+            peer.ok("sem_open", key=key, initial=0, mode="open")
+            peer.ok("sem_release", n=1)
+            peer.kill()
+        assert not sem.acquire(timeout=0.3), "the release of a dead process was kept"
+
+
+def _remove_orphans(key: str) -> None:
+    """Remove what Qt itself leaves after a crash: a lock semaphore and key file with no owner."""
+    sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+    if os.path.exists(sem_file):
+        try:
+            sysv.Semaphore(sysv.sem_find(sysv.ftok(sem_file), sem_file), sem_file).remove()
+        except OSError:
+            pass
+        os.unlink(sem_file)
+
+
+# --- hostile and broken input ---------------------------------------------------------------------
+
+HOSTILE_KEYS = [
+    "x" * 10_000,
+    "\0\0\0",
+    "a\0b",
+    "\ud800 lone surrogate",
+    "../../../etc/passwd",
+    "/",
+    "a/b/../c",
+    "%s%n%x",
+    "\n\r\t",
+]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS, ids=range(len(HOSTILE_KEYS)))
+def test_hostile_string_keys(key: str) -> None:
+    """Odd string keys either work like any key or fail with Qt's error; nothing lands outside
+    the temp dir (the key never becomes part of the path: only its letters and SHA-1 do)."""
+    tmp = os.environ["TMPDIR"]
+    with QSharedMemory(key) as shm:
+        native = shm.nativeKey()
+        assert os.path.dirname(native) == os.path.realpath(tmp)
+        if shm.create(16):
+            assert shm.data() is not None
+        else:
+            assert shm.error() == QSharedMemory.KeyError  # the name is longer than NAME_MAX
+    assert not os.path.exists(native)
+
+
+@pytest.mark.parametrize("name", ["a\0b", "\ud800", "qshm_\ud83d"])
+def test_native_keys_the_os_cannot_name(name: str) -> None:
+    """A native key with a NUL or an unencodable character is refused with a ValueError naming
+    it (Qt hands it to the OS, which cuts the name at the NUL and opens another object)."""
+    for key in (QNativeIpcKey(name), QNativeIpcKey(name, QNativeIpcKey.Type.SystemV)):
+        with QSharedMemory(key) as shm:
+            with pytest.raises(ValueError, match="native key"):
+                shm.create(16)
+
+
+@pytest.mark.parametrize("size", [0, -1, -(2**63)])
+def test_sizes_qt_rejects(size: int, key: str) -> None:
+    """create() with a size of 0 or less fails with InvalidSize and creates nothing."""
+    with QSharedMemory(key) as shm:
+        assert not shm.create(size)
+        assert shm.error() == QSharedMemory.InvalidSize
+        assert not os.path.exists(shm.nativeKey())
+
+
+def test_sizes_no_segment_can_have(key: str) -> None:
+    """A size past what the system allows fails with Qt's error; one past qsizetype is an
+    OverflowError at once; a non-integer is a TypeError."""
+    with QSharedMemory(key) as shm:
+        assert not shm.create(2**62)
+        assert shm.error() in (QSharedMemory.InvalidSize, QSharedMemory.OutOfResources)
+        with pytest.raises(OverflowError):
+            shm.create(2**64)
+        with pytest.raises(TypeError):
+            shm.create(1.5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            shm.create(True)
+
+
+def test_symlinked_key_file_is_refused(key: str, tmp_path) -> None:
+    """A key file planted as a symlink is refused (Qt follows it); allow_foreign follows it."""
+    target = tmp_path / "victim"
+    target.write_text("")
+    shm = QSharedMemory(key)
+    os.symlink(target, shm.nativeKey())
+    try:
+        assert not shm.create(16)
+        assert shm.error() == QSharedMemory.KeyError
+        assert "symbolic link" in shm.errorString() and shm.nativeKey() in shm.errorString()
+        assert not shm.attach()
+        assert "symbolic link" in shm.errorString()
+        shm.close()
+        with QSharedMemory(key, allow_foreign=True) as trusting:
+            assert trusting.create(16), trusting.errorString()
+    finally:
+        if os.path.lexists(shm.nativeKey()):
+            os.unlink(shm.nativeKey())
+    assert target.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_segment_of_another_user_with_open_modes_is_refused(key: str) -> None:
+    """A segment another user made (here root, mode 0666) for our key is refused by a non-root
+    qshm_compat unless allow_foreign=True; the key file of another user too."""
+    with QSharedMemory(key) as planted:
+        assert planted.create(16)
+        native = planted.nativeKey()
+        sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+        os.chmod(native, 0o666)
+        os.chmod(sem_file, 0o666)
+        shmid = sysv.shm_get(sysv.ftok(native), True, native)
+        _chmod_ipc("-m", shmid, 0o666)
+        semid = sysv.sem_find(sysv.ftok(sem_file), sem_file)
+        _chmod_ipc("-s", semid, 0o666)
+
+        def attach_as_nobody(allow: bool) -> tuple:
+            shm = QSharedMemory(key, allow_foreign=allow)
+            ok = shm.attach()
+            result = (ok, int(shm.error()), shm.errorString())
+            shm.close()
+            return result
+
+        from test_errors import _as_other_user
+
+        refused = _as_other_user(lambda: attach_as_nobody(False))
+        assert refused[0] is False and refused[1] == int(QSharedMemory.PermissionDenied)
+        assert "belongs to uid 0" in refused[2]
+        accepted = _as_other_user(lambda: attach_as_nobody(True))
+        assert accepted[0] is True, accepted
+
+
+def _chmod_ipc(kind: str, ident: int, mode: int) -> None:
+    from qshm_compat._native import ffi, lib
+
+    if kind == "-m":
+        ds = ffi.new("struct shmid_ds *")
+        assert lib.shmctl(ident, lib.IPC_STAT, ds) == 0
+        ds.shm_perm.mode = mode
+        assert lib.shmctl(ident, lib.IPC_SET, ds) == 0
+    else:
+        ds = ffi.new("struct semid_ds *")
+        assert lib.qshm_semctl_stat(ident, ds) == 0
+        ds.sem_perm.mode = mode
+        assert lib.qshm_semctl_set(ident, ds) == 0
+
+
+def test_missing_tmpdir_puts_nothing_in_root(key: str, tmp_path) -> None:
+    """With $TMPDIR missing, Qt <= 6.9.1 would put key files in /: we refuse with KeyError."""
+    saved = os.environ["TMPDIR"]
+    os.environ["TMPDIR"] = str(tmp_path / "missing")
+    try:
+        with QSharedMemory(key) as shm:
+            assert shm.nativeKey().startswith("/qipc_sharedmemory_")
+            assert not shm.create(16)
+            assert shm.error() == QSharedMemory.KeyError
+            assert "$TMPDIR does not exist" in shm.errorString()
+            assert not os.path.exists(shm.nativeKey())
+        with QSharedMemory(key, qt_version="6.11") as shm:  # >= 6.9.2 keeps the missing path
+            assert not shm.create(16)
+            assert shm.error() == QSharedMemory.KeyError
+    finally:
+        os.environ["TMPDIR"] = saved
+    assert not any(name.startswith("qipc_") for name in os.listdir("/"))
+
+
+def test_unwritable_tmpdir(key: str, tmp_path) -> None:
+    """An unwritable $TMPDIR gives Qt's KeyError, not a crash (checked as another user)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    from test_errors import _as_other_user
+
+    locked_dir = tmp_path / "ro"
+    locked_dir.mkdir(mode=0o555)
+    os.chmod(tmp_path, 0o755)
+
+    def create_there() -> tuple:
+        os.environ["TMPDIR"] = str(locked_dir)
+        shm = QSharedMemory(key)
+        ok = shm.create(16)
+        return ok, int(shm.error()), shm.errorString()
+
+    ok, code, text = _as_other_user(create_there)
+    assert (ok, code) == (False, int(QSharedMemory.KeyError))
+    assert "unable to" in text
+
+
+# --- signals, removal under a waiter, exhausted resources ------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["sysv", "posix"])
+def test_signals_while_blocked_in_lock(family: str, spawn) -> None:
+    """Signals arriving while lock() waits (EINTR) run their handlers; the wait goes on, then
+    succeeds when the holder lets go, and a timeout still ends on time."""
+    if family == "sysv":
+        key: object = fresh()
+        holder = spawn("cpp-qt5")
+        holder.ok("key", key=key)
+    else:
+        key = QNativeIpcKey(f"qshm_rel_{secrets.token_hex(5)}")
+        holder = spawn("pyqt6")
+        holder.ok("ipckey", mode="native", key=key.nativeKey())  # type: ignore[attr-defined]
+    holder.ok("create", size=4)
+    handled = []
+    previous = signal.signal(signal.SIGUSR1, lambda *_: handled.append(1))
+    stop = threading.Event()
+
+    def pester() -> None:
+        while not stop.wait(0.02):
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    pesterer = threading.Thread(target=pester)
+    try:
+        with QSharedMemory(key) as shm:
+            assert shm.attach(timeout=5)
+            holder.ok("lock")
+            pesterer.start()
+            started = time.monotonic()
+            assert not shm.lock(timeout=0.5)
+            assert 0.45 < time.monotonic() - started < 2.0
+            threading.Timer(0.5, lambda: holder.send("unlock")).start()
+            assert shm.lock()  # no timeout: EINTR is retried until the holder unlocks
+            assert handled, "no signal arrived during the wait"
+            shm.unlock()
+            assert holder.reply()["ok"]
+            holder.ok("detach")
+    finally:
+        stop.set()
+        if pesterer.is_alive():
+            pesterer.join()
+        signal.signal(signal.SIGUSR1, previous)
+        if family == "posix":
+            posix.shm_unlink(key.nativeKey())  # type: ignore[attr-defined]
+
+
+def test_lock_semaphore_removed_while_waiting(spawn, key: str) -> None:
+    """The lock's owner removes it while we wait (Qt's destructor does): we re-make it and get
+    the lock, as Qt does (EIDRM)."""
+    with QSharedMemory(key) as shm:
+        assert shm.create(4)
+        holder = spawn("qshm")
+        holder.ok("key", key=key)
+        holder.ok("attach")
+        holder.ok("lock")
+        sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+        semid = sysv.sem_find(sysv.ftok(sem_file), sem_file)
+        threading.Timer(0.3, lambda: sysv.Semaphore(semid, sem_file).remove()).start()
+        assert shm.lock(timeout=5), shm.errorString()
+        assert shm.unlock()
+        holder.kill()
+
+
+def test_out_of_file_descriptors() -> None:
+    """With no descriptor left (a low ulimit -n), create() fails with Qt's error, no crash."""
+    code = r"""
+import json, resource, secrets
+from qshm_compat import QSharedMemory, QNativeIpcKey, posix
+results = {}
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+import os
+used = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (used - 1, hard))  # listdir's own fd is closed
+for family in ("sysv", "posix"):
+    key = f"qshm emfile {secrets.token_hex(4)}"
+    if family == "posix":
+        key = QNativeIpcKey("qshm_emfile_" + secrets.token_hex(4))
+    shm = QSharedMemory(key)
+    ok = shm.create(16)
+    results[family] = [ok, int(shm.error()), shm.errorString()]
+    shm.close()
+    if family == "posix":
+        try:
+            posix.shm_unlink(key.nativeKey())
+        except OSError:
+            pass
+print(json.dumps(results))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    results = json.loads(out.stdout)
+    for family, (ok, error, text) in results.items():
+        assert ok is False, family
+        assert error in (int(QSharedMemory.KeyError), int(QSharedMemory.OutOfResources)), (family, text)
+        assert text, family

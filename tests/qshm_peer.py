@@ -3,7 +3,8 @@
 Not a Qt peer: it lets a test put qshm_compat in a separate process too, next to the Qt peers
 (several writers at once, a qshm_compat process killed mid-operation).  It implements the
 shared-memory subset of the protocol: key, ipckey (native, fromString), create, attach, detach,
-lock, unlock, state, read, write, incr, destroy, exit.
+lock, unlock, state, read, write, incr, destroy, exit.  ``create``, ``attach`` and ``lock`` also take
+``lock_timeout`` (seconds), qshm_compat's addition.
 """
 
 from __future__ import annotations
@@ -51,14 +52,14 @@ def main() -> int:
         elif shm is None:
             answer = {"ok": False, "unsupported": "no shm object"}
         elif cmd == "create":
-            answer["ok"] = shm.create(req["size"], timeout=req.get("timeout"))
+            answer["ok"] = shm.create(req["size"], timeout=req.get("lock_timeout"))
         elif cmd == "attach":
             mode = QSharedMemory.ReadOnly if req.get("readonly") else QSharedMemory.ReadWrite
-            answer["ok"] = shm.attach(mode, timeout=req.get("timeout"))
+            answer["ok"] = shm.attach(mode, timeout=req.get("lock_timeout"))
         elif cmd == "detach":
             answer["ok"] = shm.detach()
         elif cmd == "lock":
-            answer["ok"] = shm.lock(req.get("timeout"))
+            answer["ok"] = shm.lock(req.get("lock_timeout"))
         elif cmd == "unlock":
             answer["ok"] = shm.unlock()
         elif cmd == "read":

@@ -485,3 +485,33 @@ print(json.dumps(results))
         assert ok is False, family
         assert error in (int(QSharedMemory.KeyError), int(QSharedMemory.OutOfResources)), (family, text)
         assert text, family
+
+
+# --- the same scenario with Qt and with qshm_compat ---------------------------------------------
+
+
+def test_failed_create_breaks_qt_lock_but_not_ours(spawn) -> None:
+    """While a process holds the lock, a second create() of the same key: Qt's resets the lock
+    and lets a third process in (two holders); ours waits (here: times out) and keeps it."""
+    for second in ("pyqt5", "qshm"):
+        key = fresh()
+        holder, creator, third = spawn("cpp-qt5"), spawn(second), spawn("cpp-qt6")
+        holder.ok("key", key=key)
+        holder.ok("create", size=8)
+        holder.ok("lock")
+        creator.ok("key", key=key)
+        answer = creator.request("create", size=8, lock_timeout=0.3)
+        third.ok("key", key=key)
+        third.send("attach")  # attach takes the lock
+        got_in = third.pending(0.5)
+        if second == "pyqt5":
+            assert answer["error"] == int(QSharedMemory.AlreadyExists)
+            assert got_in, "Qt kept the lock (it did not on any stack observed)"
+        else:
+            assert answer["error"] == int(QSharedMemory.LockError)
+            assert not got_in, "qshm_compat's failed create() broke the lock"
+        holder.ok("unlock")
+        assert third.reply()["ok"]
+        for peer in (third, creator, holder):
+            peer.close()
+        _remove_orphans(key)

@@ -137,9 +137,10 @@ def _type_arg(text: Optional[str]) -> Optional[int]:
         _usage(str(exc))
 
 
-def _refs(args: argparse.Namespace, key: Optional[str] = None) -> List[KeyRef]:
+def _refs(args: argparse.Namespace, key: Optional[str] = None, native: Optional[str] = None) -> List[KeyRef]:
+    """The refs KEY (or ``key``) and ``--native`` (or ``native``) name."""
     text = key if key is not None else getattr(args, "key", None)
-    native = getattr(args, "native", None)
+    native = native if native is not None or key is not None else getattr(args, "native", None)
     if native is not None and text:
         _usage("give KEY or --native NAME, not both")
     if native is None and not text:
@@ -155,8 +156,8 @@ def _many_refs(args: argparse.Namespace) -> List[KeyRef]:
     refs: List[KeyRef] = []
     for text in args.keys:
         refs += _refs(args, text)
-    if getattr(args, "native", None) is not None:
-        refs += _refs(args, "")
+    if args.native is not None:
+        refs += _refs(args, "", args.native)
     return refs
 
 
@@ -195,8 +196,8 @@ def _pick(args: argparse.Namespace, must_exist: bool = True) -> KeyRef:
 def cmd_key(args: argparse.Namespace) -> int:
     ctx = _ctx(args)
     type_filter = _type_arg(args.type)
-    if args.native is not None or (not args.plain and args.key and qinspect.QNativeIpcKey.fromString(args.key).isValid()):
-        names = [_names_of_ref(ref) for ref in _refs(args)]
+    if args.native is not None or (not args.plain and args.key and qinspect.ipc_key_string(args.key)):
+        names = [qinspect.name_of_ref(ref) for ref in _refs(args)]  # one key of one family
     else:
         if not args.key:
             _usage("the key is empty (Qt refuses an empty key)")
@@ -219,13 +220,6 @@ def cmd_key(args: argparse.Namespace) -> int:
             print(f"  objects   {'; '.join(n.objects)}")
         print()
     return 0
-
-
-def _names_of_ref(ref: KeyRef) -> qinspect.NativeName:
-    shm, lock = ref.shm(), ref.lock()
-    return qinspect.NativeName("unix", ref.family, ref.api, shm.nativeKey(),
-                               "" if lock is None else lock.nativeKey(), ref.shm_key,
-                               qinspect._objects_of(shm, lock, "unix"))
 
 
 # ----- probe and ls ----------------------------------------------------------------------------

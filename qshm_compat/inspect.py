@@ -48,7 +48,7 @@ from .keys import SEM_PREFIX, SHM_PREFIX, KeyContext, QNativeIpcKey
 __all__ = [
     "LEGACY_SYSV", "LEGACY_POSIX", "POSIX", "SYSV", "ORPHAN", "FAMILY_LABELS", "KEY_FILE_MIN_AGE",
     "KeyRef", "Pid", "KeyFile", "Segment", "Lock", "QtKey", "NativeName", "Step", "Machine",
-    "parse_type", "parse_key_argument", "refs_for_key", "ref_for_ipc_key", "native_names",
+    "parse_type", "ipc_key_string", "parse_key_argument", "refs_for_key", "ref_for_ipc_key", "name_of_ref", "native_names",
     "inspect_ref", "segment_exists", "discover", "plan_clean", "apply_step",
 ]
 
@@ -108,7 +108,11 @@ class KeyRef:
             return self.key
         if self.family == ORPHAN:
             return _hex(self.orphan_key)
-        return self.shm().nativeKey()
+        native = self.shm().nativeKey()
+        base = native.rpartition("/")[2]
+        if base.startswith(SHM_PREFIX) and len(base) >= len(SHM_PREFIX) + 40:
+            return base[:-32] + "…"  # the prefix, the key's letters and 8 hex digits of its SHA-1
+        return native
 
     @property
     def identity(self) -> Tuple[str, str]:
@@ -234,6 +238,12 @@ class Step:
 
 def _hex(key: Optional[int]) -> str:
     return "" if key is None else f"0x{key & 0xFFFFFFFF:08x}"
+
+
+def _signed(key: int) -> int:
+    """A 32-bit System V key as the C ``key_t`` (an int) holds it."""
+    key &= 0xFFFFFFFF
+    return key - (1 << 32) if key >= 1 << 31 else key
 
 
 def _owner(uid: Optional[int]) -> Optional[str]:
@@ -382,6 +392,12 @@ def refs_for_key(key: str, ctx: Optional[KeyContext] = None, types: Optional[Ite
     return list(refs.values())
 
 
+def ipc_key_string(text: str) -> Optional[QNativeIpcKey]:
+    """``text`` as a ``QNativeIpcKey::toString()`` string, or None when it reads as a plain key."""
+    parsed = QNativeIpcKey.fromString(text)
+    return parsed if parsed.isValid() and not parsed.isEmpty() else None
+
+
 def parse_key_argument(
     text: Optional[str],
     *,
@@ -400,12 +416,11 @@ def parse_key_argument(
         return [ref_for_ipc_key(ipc_key, ctx, f"QNativeIpcKey({native!r}, {ipc_key.type().name})")]
     if not text:
         raise ValueError("the key is empty (Qt refuses an empty key)")
-    if not plain:
-        parsed = QNativeIpcKey.fromString(text)
-        if parsed.isValid() and not parsed.isEmpty():
-            if type is not None and parsed.type() != type:
-                raise ValueError(f"{text!r} is a {parsed.type().name} key, not of --type {type}")
-            return [ref_for_ipc_key(parsed, ctx)]
+    parsed = None if plain else ipc_key_string(text)
+    if parsed is not None:
+        if type is not None and parsed.type() != type:
+            raise ValueError(f"{text!r} is a {parsed.type().name} key, not of --type {type}")
+        return [ref_for_ipc_key(parsed, ctx)]
     return refs_for_key(text, ctx, None if type is None else [type])
 
 
@@ -432,16 +447,18 @@ def _objects_of(ipc_key: QNativeIpcKey, lock: Optional[QNativeIpcKey], platform:
     return tuple(out)
 
 
+def name_of_ref(ref: KeyRef) -> NativeName:
+    """The names of one key in one family, on this machine."""
+    shm, lock = ref.shm(), ref.lock()
+    return NativeName("unix", ref.family, ref.api, shm.nativeKey(), "" if lock is None else lock.nativeKey(),
+                      ref.shm_key, _objects_of(shm, lock, "unix"))
+
+
 def native_names(key: str, ctx: Optional[KeyContext] = None, type: Optional[int] = None) -> List[NativeName]:
     """Every native name Qt uses for the plain key ``key``: this machine's families, then the
     macOS and Windows names (from Qt's source; not run there)."""
     ctx = ctx or KeyContext()
-    names: List[NativeName] = []
-    for ref in refs_for_key(key, ctx, None if type is None else [type]):
-        shm, lock = ref.shm(), ref.lock()
-        names.append(NativeName("unix", ref.family, ref.api, shm.nativeKey(),
-                                "" if lock is None else lock.nativeKey(), ref.shm_key,
-                                _objects_of(shm, lock, "unix")))
+    names = [name_of_ref(ref) for ref in refs_for_key(key, ctx, None if type is None else [type])]
     # Qt 6.9.2 stopped resolving symlinks in the temp dir (spec §2.2): show the other spelling.
     if type in (None, _T.SystemV):
         other = (6, 9, 2) if ctx.qt_version < (6, 9, 2) else (6, 9, 1)
@@ -497,7 +514,7 @@ class Machine:
         self.has_dev_shm = os.path.isdir(DEV_SHM)
         self._shm: Optional[Dict[int, sysv.SegmentInfo]] = None
         self._sem: Optional[Dict[int, sysv.SemaphoreInfo]] = None
-        self._maps: Optional[Tuple[Dict[str, Set[int]], bool]] = None
+        self._maps: Optional[Tuple[Dict[str, Set[int]], Tuple[int, ...]]] = None
         self._alive: Dict[int, Optional[bool]] = {}
 
     @staticmethod
@@ -538,7 +555,7 @@ class Machine:
         if self.has_sysvipc:
             return self.segments().get(key & 0xFFFFFFFF)
         try:
-            return sysv.shm_stat(sysv.shm_get(key, True, name), name)
+            return sysv.shm_stat(sysv.shm_get(_signed(key), True, name), name)
         except FileNotFoundError:
             return None
 
@@ -547,7 +564,7 @@ class Machine:
         if self.has_sysvipc:
             return self.semaphores().get(key & 0xFFFFFFFF)
         try:
-            return sysv.sem_stat(sysv.sem_find(key, name), name)
+            return sysv.sem_stat(sysv.sem_find(_signed(key), name), name)
         except FileNotFoundError:
             return None
 
@@ -918,14 +935,14 @@ def discover(
                     add(_legacy_ref(LEGACY_SYSV, f"{d}/{SHM_PREFIX}{rest}", f"{d}/{SEM_PREFIX}{rest}", _T.SystemV))
     if machine.has_dev_shm:
         try:
-            names = set(os.listdir(DEV_SHM))
+            shm_names = set(os.listdir(DEV_SHM))
         except OSError:
-            names = set()
-        for name in sorted(names):
+            shm_names = set()
+        for name in sorted(shm_names):
             if name.startswith(SHM_PREFIX) or name.startswith("sem." + SEM_PREFIX):
                 rest = name.partition(SHM_PREFIX if name.startswith(SHM_PREFIX) else SEM_PREFIX)[2]
                 add(_legacy_ref(LEGACY_POSIX, f"/{SHM_PREFIX}{rest}", f"/{SEM_PREFIX}{rest}", _T.PosixRealtime))
-            elif not name.startswith("sem.") and f"sem.{name}" in names:
+            elif not name.startswith("sem.") and f"sem.{name}" in shm_names:
                 ipc_key = QNativeIpcKey(name, _T.PosixRealtime)
                 add(KeyRef(POSIX, "QNativeIpcKey(key), Qt >= 6.6", ipc_key.toString(), ipc_key.toString()))
     if machine.has_sysvipc:

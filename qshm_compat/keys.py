@@ -46,12 +46,15 @@ import stat
 import sys
 from enum import IntEnum
 
-try:  # the builtin module: hashlib would load OpenSSL, a tenth of our import time
-    from _sha1 import sha1 as _sha1
-except ImportError:  # pragma: no cover - CPython builds without it
-    from hashlib import sha1 as _sha1
-
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hashlib import sha1 as _sha1
+else:
+    try:  # the builtin module: hashlib would load OpenSSL, a tenth of our import time
+        from _sha1 import sha1 as _sha1
+    except ImportError:  # pragma: no cover - CPython builds without it
+        from hashlib import sha1 as _sha1
+
 if TYPE_CHECKING:  # typing costs import time; annotations are strings here
     from collections.abc import Callable, Iterator, Mapping
     from typing import Literal
@@ -81,7 +84,10 @@ SHM_PREFIX = "qipc_sharedmemory_"
 SEM_PREFIX = "qipc_systemsem_"
 
 QtVersion = tuple[int, int, int]
-KeyKind = "Literal['shm', 'sem']"
+if TYPE_CHECKING:
+    KeyKind = Literal["shm", "sem"]
+else:
+    KeyKind = str
 
 _DEFAULT_QT_VERSION: QtVersion = (5, 15, 0)
 _PREFIXES: dict[str, str] = {"shm": SHM_PREFIX, "sem": SEM_PREFIX}

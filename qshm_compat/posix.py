@@ -16,15 +16,18 @@ import errno
 import os
 import time
 
-try:
-    from _functools import partial
-except ImportError:  # pragma: no cover
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from functools import partial
+else:
+    try:  # the C class itself: importing functools costs import time
+        from _functools import partial
+    except ImportError:  # pragma: no cover
+        from functools import partial
 
 from ._memory import encode_name as _encode
 from ._native import ffi, lib
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 

@@ -29,7 +29,7 @@ from .keys import QNativeIpcKey
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional, Tuple, Union
+    from typing import Any, Optional, Tuple, TypeAlias, Union
 
     Handle = Union["SysVSemaphoreHandle", "PosixSemaphoreHandle"]
 
@@ -286,8 +286,8 @@ class QSystemSemaphore:
     (seconds) runs out.
     """
 
-    AccessMode = SemaphoreAccessMode
-    SystemSemaphoreError = SystemSemaphoreError
+    AccessMode: TypeAlias = SemaphoreAccessMode
+    SystemSemaphoreError: TypeAlias = SystemSemaphoreError
     Open = SemaphoreAccessMode.Open
     Create = SemaphoreAccessMode.Create
     NoError = SystemSemaphoreError.NoError

@@ -44,7 +44,7 @@ from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, _copy_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, List, Optional, Tuple, Union
+    from typing import Any, List, Optional, Tuple, TypeAlias, Union
 
 _QSM = "QSharedMemory"
 _QT66: QtVersion = (6, 6, 0)
@@ -65,8 +65,8 @@ class QSharedMemory:
     ``memoryview`` of exactly ``size()`` bytes over the segment itself.
     """
 
-    AccessMode = AccessMode
-    SharedMemoryError = SharedMemoryError
+    AccessMode: TypeAlias = AccessMode
+    SharedMemoryError: TypeAlias = SharedMemoryError
     ReadOnly = AccessMode.ReadOnly
     ReadWrite = AccessMode.ReadWrite
     NoError = SharedMemoryError.NoError

@@ -17,17 +17,22 @@ import errno
 import os
 import time
 
-try:
-    from _functools import partial
-except ImportError:  # pragma: no cover
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from functools import partial
+else:
+    try:  # the C class itself: importing functools costs import time
+        from _functools import partial
+    except ImportError:  # pragma: no cover
+        from functools import partial
 
 from ._memory import encode_name
 from ._native import ffi, lib
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Callable, Optional, Union
+
+    Name = Union[str, Callable[[], str]]
 
 #: ftok project id of Qt's legacy keys and of ``QNativeIpcKey::Type::SystemV``: ``'Q'``.
 QT_PROJECT_ID = 0x51
@@ -40,7 +45,7 @@ _KEY_FILE_FLAGS = lib.O_EXCL | lib.O_CREAT | lib.O_RDWR | lib.O_CLOEXEC
 HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEMTIMEDOP)
 
 
-def _raise(name: Any) -> Any:
+def _raise(name: Name) -> Any:
     """Raise ``OSError`` for ``errno``; ``name`` is the object's name, or a callable making it
     (so that the success path never formats a name)."""
     code = ffi.errno
@@ -88,28 +93,29 @@ def ftok(path: str, project_id: int = QT_PROJECT_ID) -> int:
 class Record:
     """A small immutable record (a dataclass without the import time of ``dataclasses``)."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __init__(self, **fields: Any) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, fields.pop(name))
+        slot: str
+        for slot in self.__slots__:
+            object.__setattr__(self, slot, fields.pop(slot))
         if fields:
             raise TypeError(f"unknown fields {sorted(fields)}")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def _astuple(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
+    def _astuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, slot) for slot in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._astuple() == other._astuple()  # type: ignore[attr-defined]
+        return isinstance(other, Record) and type(other) is type(self) and self._astuple() == other._astuple()
 
     def __hash__(self) -> int:
         return hash(self._astuple())
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        inner = ", ".join(f"{slot}={getattr(self, slot)!r}" for slot in self.__slots__)
         return f"{type(self).__name__}({inner})"
 
 
@@ -189,7 +195,7 @@ def shm_remove(shmid: int, name: str) -> None:
 # --- semaphores ---------------------------------------------------------------------------
 
 
-def sem_get(key: int, exclusive: bool, name: str) -> int:
+def sem_get(key: int, exclusive: bool, name: Name) -> int:
     """``semget(key, 1, 0600|IPC_CREAT[|IPC_EXCL])``."""
     flags = IPC_MODE | lib.IPC_CREAT | (lib.IPC_EXCL if exclusive else 0)
     semid = lib.semget(key, 1, flags)
@@ -222,7 +228,7 @@ class Semaphore:
 
     @property
     def name(self) -> str:
-        return self._name() if callable(self._name) else self._name
+        return str(self._name() if callable(self._name) else self._name)
 
     def modify(self, count: int, timeout: Optional[float] = None) -> bool:
         """Add ``count`` (negative: wait and take).  False only when ``timeout`` ran out.

@@ -2,7 +2,8 @@
 
 Each scenario runs against real Qt peers (and qshm_compat in processes of its own,
 ``tests/qshm_peer.py``), counts what was lost (nothing) and checks what is left behind.  The long
-variants run with ``QSHM_SOAK=1``; their numbers are in the README.
+variants run with ``QSHM_SOAK_COUNT`` (and ``QSHM_FUZZ_EXAMPLES`` for the codec fuzzer); their
+numbers are in the README.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pytest
 from peers import Peer
 from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore, posix, sysv
 
-SOAK = bool(os.environ.get("QSHM_SOAK"))
+#: Increments per process in the contention test (CI: 20,000; a soak: QSHM_SOAK_COUNT=500000).
+SOAK_COUNT = int(os.environ.get("QSHM_SOAK_COUNT", "20000"))
 COUNTER = struct.Struct("<I")
 
 
@@ -38,7 +40,7 @@ def fresh(prefix: str = "qshm rel") -> str:
 )
 def test_four_processes_increment_one_counter(family: str, qt_peers: tuple, spawn) -> None:
     """2 Qt peers and 2 qshm_compat processes add 1 under the lock 20,000 times each: exact."""
-    count = 100_000 if SOAK else 20_000
+    count = SOAK_COUNT
     workers = [spawn(name) for name in qt_peers] + [spawn("qshm"), spawn("qshm")]
     if family == "sysv":
         key = fresh()

@@ -134,7 +134,9 @@ class Semaphore:
 
     def __init__(self, name: str, exclusive: bool, initial: int):
         """``sem_open(name, O_CREAT[|O_EXCL], 0600, initial)``, EINTR retried."""
-        flags = lib.O_CREAT | (lib.O_EXCL if exclusive else 0)
+        self._open(name, lib.O_CREAT | (lib.O_EXCL if exclusive else 0), initial)
+
+    def _open(self, name: str, flags: int, initial: int) -> None:
         while True:
             sem = lib.qshm_sem_open(_encode(name), flags, IPC_MODE, max(initial, 0))
             if sem != ffi.NULL:
@@ -205,17 +207,8 @@ def sem_open_existing(name: str) -> Semaphore:
     :class:`Semaphore` itself always passes ``O_CREAT``, as Qt does; a tool that looks at a lock
     must not make one.
     """
-    while True:
-        sem = lib.qshm_sem_open(_encode(name), 0, 0, 0)
-        if sem != ffi.NULL:
-            break
-        if ffi.errno != errno.EINTR:
-            _raise(name)
     opened = object.__new__(Semaphore)
-    opened.name = name
-    opened._sem = sem
-    opened.take = partial(lib.sem_trywait, sem)
-    opened.give = partial(lib.sem_post, sem)
+    opened._open(name, 0, 0)
     return opened
 
 

@@ -307,10 +307,7 @@ class QSharedMemory:
             self._locked_by_me = True
             self._set_fast()
             return True
-        text = f"{_QSM}::lock: unable to lock"
-        if self._sem._timed_out:
-            text += f" (timed out after {timeout:g} s; {self._lock_description()})"
-        self._set_error(SharedMemoryError.LockError, text)
+        self._lock_failed(f"{_QSM}::lock", timeout)
         return False
 
     def unlock(self) -> bool:
@@ -478,15 +475,19 @@ class QSharedMemory:
         if (timeout is None and self._take() == 0) or self._sem._modify(-1, timeout):
             self._set_fast()
             return True
-        text = f"{function}: unable to lock"
-        if self._sem._timed_out:
-            text += f" (timed out after {timeout:g} s; {self._lock_description()})"
-        self._set_error(SharedMemoryError.LockError, text)
+        self._lock_failed(function, timeout)
         return None
 
     def _unlock_internally(self) -> None:
         if self._give() != 0:
             self._sem._modify(1, None)
+
+    def _lock_failed(self, function: str, timeout: Optional[float]) -> None:
+        """Qt's LockError "<function>: unable to lock", saying more when our timeout ran out."""
+        text = f"{function}: unable to lock"
+        if self._sem._timed_out:
+            text += f" (timed out after {timeout:g} s; {self._lock_description()})"
+        self._set_error(SharedMemoryError.LockError, text)
 
     def _lock_description(self) -> str:
         handle = self._sem._handle

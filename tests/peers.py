@@ -196,3 +196,32 @@ def start_peer(
     user: int | None = None,
 ) -> Peer:
     return Peer(name, env=env, cwd=cwd, user=user)
+
+
+def increment_alongside(peer: Peer, shm: Any, count: int) -> int:
+    """Run the peer's ``incr`` and the same loop on ``shm`` (qshm_compat) at the same moment.
+
+    Both add 1 to the little-endian uint32 at offset 0 under the lock, ``count`` times.  Checks
+    that the peer did all its increments and that the two loops overlapped in time, and returns
+    the counter's final value (read under the lock).
+    """
+    import struct
+
+    start_at = time.time() + 0.5
+    peer.send("incr", count=count, start_at=start_at)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    started = time.time()
+    data = shm.data()
+    counter = struct.Struct("<I")
+    for _ in range(count):
+        shm.lock()
+        counter.pack_into(data, 0, counter.unpack_from(data, 0)[0] + 1)
+        shm.unlock()
+    finished = time.time()
+    answer = peer.reply(timeout=120)
+    assert answer["ok"] and answer["done"] == count, answer
+    # The two loops really ran at the same time.
+    assert answer["started"] < finished and started < answer["finished"], (answer, started, finished)
+    with shm.locked(timeout=5):
+        return int(counter.unpack_from(data, 0)[0])

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import struct
 import time
 from typing import Callable, Iterator, List
 
 import pytest
 
-from peers import Peer
+from peers import Peer, increment_alongside
 from qshm_compat import QNativeIpcKey, QSharedMemory, posix
 
 T = QNativeIpcKey.Type
@@ -132,23 +131,7 @@ def test_posix_mixed_increment_stress(qt66_peer: Peer, posix_cleanup) -> None:
         assert shm.create(4)
         qt66_peer.ok("ipckey", mode="native", key=ipc_key.nativeKey())
         qt66_peer.ok("attach")
-        start_at = time.time() + 0.5
-        qt66_peer.send("incr", count=count, start_at=start_at)
-        while time.time() < start_at:
-            time.sleep(0.001)
-        started = time.time()
-        data = shm.data()
-        counter = struct.Struct("<I")
-        for _ in range(count):
-            shm.lock()
-            counter.pack_into(data, 0, counter.unpack_from(data, 0)[0] + 1)
-            shm.unlock()
-        finished = time.time()
-        answer = qt66_peer.reply(timeout=120)
-        assert answer["ok"] and answer["done"] == count, answer
-        assert answer["started"] < finished and started < answer["finished"], (answer, started, finished)
-        assert counter.unpack_from(data, 0)[0] == 2 * count
-        del data
+        assert increment_alongside(qt66_peer, shm, count) == 2 * count
         qt66_peer.ok("detach")
 
 

@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from peers import Peer
 from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore, posix, sysv
 
 #: Increments per process in the contention test (CI: 20,000; a soak: QSHM_SOAK_COUNT=500000).

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import stat
-import struct
 import time
 
 import pytest
 
-from peers import Peer
+from peers import Peer, increment_alongside
 from qshm_compat import QSharedMemory
 
 LOCK_WAIT = 0.3
@@ -199,25 +198,7 @@ def test_mixed_increment_stress_loses_no_update(name: str, peer_pool, key: str) 
         assert shm.create(4)
         peer.ok("key", key=key)
         peer.ok("attach")
-        start_at = time.time() + 0.5
-        peer.send("incr", count=count, start_at=start_at)
-        while time.time() < start_at:
-            time.sleep(0.001)
-        started = time.time()
-        data = shm.data()
-        counter = struct.Struct("<I")
-        for _ in range(count):
-            shm.lock()
-            counter.pack_into(data, 0, counter.unpack_from(data, 0)[0] + 1)
-            shm.unlock()
-        finished = time.time()
-        answer = peer.reply(timeout=120)
-        assert answer["ok"] and answer["done"] == count, answer
-        # The two loops really ran at the same time.
-        assert answer["started"] < finished and started < answer["finished"], (answer, started, finished)
-        with shm.locked(timeout=5):
-            assert counter.unpack_from(data, 0)[0] == 2 * count
-        del data
+        assert increment_alongside(peer, shm, count) == 2 * count
         peer.ok("detach")
 
 

@@ -8,12 +8,19 @@
 //
 // QNativeIpcKey (Qt >= 6.6) is not used: the requests that need it (`ipckey`, `native` with a
 // `type`, `sem_native`, `parse`) answer "unsupported", and `keyinfo` gives only `shmNativeKey`.
+//
+// With QT_QPA_PLATFORM set (the tests use "offscreen") the application is a QGuiApplication, as
+// the Shared Memory Example's is; otherwise a QCoreApplication (QImage works in both).
 
+#include <QBuffer>
 #include <QCoreApplication>
+#include <QCryptographicHash>
 #include <QDataStream>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QGuiApplication>
 #include <QHash>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -21,12 +28,14 @@
 #include <QSharedMemory>
 #include <QString>
 #include <QSystemSemaphore>
+#include <QVariant>
 #include <QtEndian>
 #include <QtGlobal>
 
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -154,6 +163,51 @@ QJsonValue jsonSize(qint64 n)
     return QJsonValue(double(n));
 }
 
+// image_get gives the RGBA8888 pixels as hex up to this many bytes, and always their sha1.
+const int maxPixelHex = 65536;
+
+QJsonValue typeNameOf(const QVariant &v)
+{
+    const char *name = v.typeName();
+    return name && *name ? QJsonValue(QString::fromLatin1(name)) : QJsonValue(QJsonValue::Null);
+}
+
+// The bytes `write(out)` puts in a QBuffer through a QDataStream of `version` (-1: Qt's default).
+QByteArray streamOut(const std::function<void(QDataStream &)> &write, int version, int *usedVersion,
+                     int *status)
+{
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    QDataStream out(&buffer);
+    if (version >= 0)
+        out.setVersion(version);
+    write(out);
+    *usedVersion = out.version();
+    *status = int(out.status());
+    buffer.close();
+    return bytes;
+}
+
+// width, height, format and the pixels converted to RGBA8888, row by row without padding.
+void imagePixels(const QImage &image, QJsonObject &o)
+{
+    o[QStringLiteral("width")] = image.width();
+    o[QStringLiteral("height")] = image.height();
+    o[QStringLiteral("format")] = int(image.format());
+    o[QStringLiteral("isNull")] = image.isNull();
+    QByteArray pixels;
+    if (!image.isNull()) {
+        const QImage rgba = image.convertToFormat(QImage::Format_RGBA8888);
+        for (int y = 0; y < rgba.height(); ++y)
+            pixels.append(reinterpret_cast<const char *>(rgba.constScanLine(y)), rgba.width() * 4);
+    }
+    if (pixels.size() <= maxPixelHex)
+        o[QStringLiteral("rgba")] = QString::fromLatin1(pixels.toHex());
+    o[QStringLiteral("rgbaSha1")] = QString::fromLatin1(
+            QCryptographicHash::hash(pixels, QCryptographicHash::Sha1).toHex());
+}
+
 // ----- the peer ----------------------------------------------------------------------------
 
 class Peer
@@ -179,6 +233,15 @@ private:
     }
     QJsonObject keyFields() const;
     uchar *segment(bool writable, qint64 offset, qint64 *length);
+    QJsonObject publish(const QByteArray &payload, bool fallback);
+    bool fetch(QJsonObject &o, const std::function<void(const QByteArray &)> &decode);
+    void detachFirst()
+    {
+        if (shm->isAttached()) {
+            shm->detach();
+            readonlyAttach = false;
+        }
+    }
 
     static Unsupported needsNativeIpcKey(const char *what)
     {
@@ -206,6 +269,10 @@ private:
     QJsonObject cmdBenchLock(const QJsonObject &req);
     QJsonObject cmdBenchAttach(const QJsonObject &req);
     QJsonObject cmdDestroy(const QJsonObject &req);
+    QJsonObject cmdImagePut(const QJsonObject &req);
+    QJsonObject cmdImageGet(const QJsonObject &req);
+    QJsonObject cmdVariantPut(const QJsonObject &req);
+    QJsonObject cmdVariantGet(const QJsonObject &req);
     QJsonObject cmdSemOpen(const QJsonObject &req);
     QJsonObject cmdSemNative(const QJsonObject &req);
     QJsonObject cmdSemAcquire(const QJsonObject &req);
@@ -226,6 +293,8 @@ const QStringList shmCmds = {
     QStringLiteral("attach"), QStringLiteral("detach"), QStringLiteral("lock"), QStringLiteral("unlock"),
     QStringLiteral("state"), QStringLiteral("read"), QStringLiteral("write"), QStringLiteral("incr"),
     QStringLiteral("bench_lock"), QStringLiteral("bench_attach"), QStringLiteral("destroy"),
+    QStringLiteral("image_put"), QStringLiteral("image_get"), QStringLiteral("variant_put"),
+    QStringLiteral("variant_get"),
 };
 // The shared memory requests that make a new object rather than needing one.
 const QStringList shmMakers = {QStringLiteral("key"), QStringLiteral("native"), QStringLiteral("ipckey")};
@@ -259,6 +328,10 @@ const QHash<QString, Peer::Handler> &Peer::handlers()
         {QStringLiteral("bench_lock"), &Peer::cmdBenchLock},
         {QStringLiteral("bench_attach"), &Peer::cmdBenchAttach},
         {QStringLiteral("destroy"), &Peer::cmdDestroy},
+        {QStringLiteral("image_put"), &Peer::cmdImagePut},
+        {QStringLiteral("image_get"), &Peer::cmdImageGet},
+        {QStringLiteral("variant_put"), &Peer::cmdVariantPut},
+        {QStringLiteral("variant_get"), &Peer::cmdVariantGet},
         {QStringLiteral("sem_open"), &Peer::cmdSemOpen},
         {QStringLiteral("sem_native"), &Peer::cmdSemNative},
         {QStringLiteral("sem_acquire"), &Peer::cmdSemAcquire},
@@ -573,6 +646,136 @@ QJsonObject Peer::cmdDestroy(const QJsonObject &)
     return o;
 }
 
+// ----- QDataStream requests: the Shared Memory Example, and QVariant ---------------------
+
+// create(payload size) (with `fallback`, on AlreadyExists attach() as the 6.8 example does), lock,
+// copy min(size(), payload size) bytes, unlock.
+QJsonObject Peer::publish(const QByteArray &payload, bool fallback)
+{
+    QJsonObject o;
+    o[QStringLiteral("ok")] = false;
+    o[QStringLiteral("size")] = jsonSize(payload.size());
+    o[QStringLiteral("created")] = false;
+    const bool created = shm->create(SizeType(payload.size()));
+    if (!created
+        && (!fallback || shm->error() != QSharedMemory::AlreadyExists || !shm->attach())) {
+        o[QStringLiteral("segmentSize")] = jsonSize(shm->size());
+        return o;
+    }
+    readonlyAttach = false;
+    o[QStringLiteral("created")] = created;
+    o[QStringLiteral("segmentSize")] = jsonSize(shm->size());
+    if (!shm->lock())
+        return o;
+    const qint64 n = qMin<qint64>(shm->size(), payload.size());
+    if (n > 0)
+        std::memcpy(shm->data(), payload.constData(), size_t(n));
+    o[QStringLiteral("ok")] = shm->unlock();
+    return o;
+}
+
+// attach(), lock(), decode a copy of the segment under the lock, unlock(), detach(). False when
+// nothing was decoded.
+bool Peer::fetch(QJsonObject &o, const std::function<void(const QByteArray &)> &decode)
+{
+    o[QStringLiteral("ok")] = false;
+    if (!shm->attach())
+        return false;
+    readonlyAttach = false;
+    o[QStringLiteral("size")] = jsonSize(shm->size());
+    if (!shm->lock()) {
+        shm->detach();
+        return false;
+    }
+    // What QBuffer::setData(constData(), size()) copies in the example.
+    const QByteArray data(static_cast<const char *>(shm->constData()), int(shm->size()));
+    decode(data);
+    const bool unlocked = shm->unlock();
+    o[QStringLiteral("ok")] = unlocked && shm->detach();
+    return true;
+}
+
+QJsonObject Peer::cmdImagePut(const QJsonObject &req)
+{
+    const QString path = argString(req, "path");
+    detachFirst(); // the example lets go of its previous segment first
+    QImage image;
+    if (!image.load(path))
+        throw Unsupported{QStringLiteral("cannot load an image from '%1'").arg(path)};
+    int version = 0, status = 0;
+    const QByteArray payload = streamOut([&](QDataStream &out) { out << image; }, -1, &version, &status);
+    QJsonObject o = publish(payload, true);
+    o[QStringLiteral("version")] = version;
+    o[QStringLiteral("width")] = image.width();
+    o[QStringLiteral("height")] = image.height();
+    o[QStringLiteral("format")] = int(image.format());
+    return o;
+}
+
+QJsonObject Peer::cmdImageGet(const QJsonObject &)
+{
+    QJsonObject o;
+    QImage image;
+    int status = 0;
+    const bool got = fetch(o, [&](const QByteArray &data) {
+        QBuffer buffer;
+        buffer.setData(data);
+        buffer.open(QIODevice::ReadOnly);
+        QDataStream in(&buffer);
+        in >> image;
+        status = int(in.status());
+    });
+    if (got) {
+        o[QStringLiteral("status")] = status;
+        imagePixels(image, o);
+        o[QStringLiteral("ok")] = o.value(QStringLiteral("ok")).toBool() && status == 0;
+    }
+    return o;
+}
+
+QJsonObject Peer::cmdVariantPut(const QJsonObject &req)
+{
+    const QJsonValue value = required(req, "value");
+    const int version = has(req, "version") ? narrow<int>(argInt(req, "version"), "version") : -1;
+    detachFirst();
+    const QVariant variant = value.toVariant();
+    int used = 0, status = 0;
+    const QByteArray payload = streamOut([&](QDataStream &out) { out << variant; }, version, &used, &status);
+    if (status != 0)
+        throw Unsupported{QStringLiteral("QDataStream status %1 after writing the QVariant").arg(status)};
+    QJsonObject o = publish(payload, false);
+    o[QStringLiteral("version")] = used;
+    o[QStringLiteral("typeName")] = typeNameOf(variant);
+    return o;
+}
+
+QJsonObject Peer::cmdVariantGet(const QJsonObject &req)
+{
+    const int version = has(req, "version") ? narrow<int>(argInt(req, "version"), "version") : -1;
+    QJsonObject o;
+    QVariant variant;
+    int status = 0, used = 0;
+    const bool got = fetch(o, [&](const QByteArray &data) {
+        QBuffer buffer;
+        buffer.setData(data);
+        buffer.open(QIODevice::ReadOnly);
+        QDataStream in(&buffer);
+        if (version >= 0)
+            in.setVersion(version);
+        in >> variant;
+        status = int(in.status());
+        used = in.version();
+    });
+    if (got) {
+        o[QStringLiteral("value")] = QJsonValue::fromVariant(variant);
+        o[QStringLiteral("typeName")] = typeNameOf(variant);
+        o[QStringLiteral("status")] = status;
+        o[QStringLiteral("version")] = used;
+        o[QStringLiteral("ok")] = o.value(QStringLiteral("ok")).toBool() && status == 0;
+    }
+    return o;
+}
+
 // ----- semaphore requests ------------------------------------------------------------------
 
 QJsonObject Peer::cmdSemOpen(const QJsonObject &req)
@@ -663,7 +866,11 @@ int main(int argc, char **argv)
 {
     // A vanished reader must not kill us before the destructors run (see below).
     std::signal(SIGPIPE, SIG_IGN);
-    QCoreApplication app(argc, argv);
+    std::unique_ptr<QCoreApplication> app;
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+        app.reset(new QCoreApplication(argc, argv));
+    else
+        app.reset(new QGuiApplication(argc, argv));
     Peer peer;
     bool out = writeLine(peer.readyLine());
     std::string line;

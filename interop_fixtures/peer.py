@@ -9,6 +9,8 @@ request says with the binding's own Qt API. It holds no test logic. Diagnostics 
 stdout carries nothing but protocol lines.
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -20,7 +22,8 @@ STACKS = ("pyqt5", "pyqt6", "pyside6")
 # Requests that work on the shared memory object / on the semaphore. Their answers carry the
 # object's error() and errorString() whenever the object exists.
 SHM_CMDS = {"key", "native", "ipckey", "create", "attach", "detach", "lock", "unlock", "state",
-            "read", "write", "incr", "bench_lock", "bench_attach", "destroy"}
+            "read", "write", "incr", "bench_lock", "bench_attach", "destroy", "image_put",
+            "image_get", "variant_put", "variant_get"}
 SEM_CMDS = {"sem_open", "sem_native", "sem_acquire", "sem_release", "sem_destroy"}
 # Shared memory requests that need an existing shm object (the others make one).
 SHM_NEEDS_OBJECT = SHM_CMDS - {"key", "native", "ipckey"}
@@ -28,6 +31,8 @@ SEM_NEEDS_OBJECT = {"sem_acquire", "sem_release", "sem_destroy"}
 
 REQUIRED = object()
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+# image_get gives the RGBA8888 pixels as hex up to this many bytes, and always their sha1.
+MAX_PIXEL_HEX = 65536
 
 
 class Unsupported(Exception):
@@ -35,18 +40,27 @@ class Unsupported(Exception):
 
 
 def load_binding(stack):
-    """Import the binding; return (QtCore module, function destroying a wrapped C++ object)."""
+    """Import the binding; return (QtCore, QtGui, sip module or None, function destroying a
+    wrapped C++ object)."""
     if stack == "pyqt5":
-        from PyQt5 import QtCore, sip
-        return QtCore, sip.delete
+        from PyQt5 import QtCore, QtGui, sip
+        return QtCore, QtGui, sip, sip.delete
     if stack == "pyqt6":
-        from PyQt6 import QtCore, sip
-        return QtCore, sip.delete
+        from PyQt6 import QtCore, QtGui, sip
+        return QtCore, QtGui, sip, sip.delete
     if stack == "pyside6":
-        from PySide6 import QtCore
+        from PySide6 import QtCore, QtGui
         import shiboken6
-        return QtCore, shiboken6.delete
+        return QtCore, QtGui, None, shiboken6.delete
     raise ValueError(stack)
+
+
+def enum_member(scope, enum_name, member):
+    """scope.enum_name.member (PyQt6/PySide6 scoped enums), or scope.member (PyQt5)."""
+    group = getattr(scope, enum_name, None)
+    if group is not None and hasattr(group, member):
+        return getattr(group, member)
+    return getattr(scope, member)
 
 
 def as_int(value):
@@ -99,8 +113,13 @@ def arg_str_list(req, name):
 class Peer:
     def __init__(self, stack):
         self.stack = stack
-        self.QtCore, self.delete = load_binding(stack)
-        self.app = self.QtCore.QCoreApplication([sys.argv[0]])
+        self.QtCore, self.QtGui, self.sip, self.delete = load_binding(stack)
+        # QImage wants a QGuiApplication for some formats and for the screen's dpi; the tests
+        # set QT_QPA_PLATFORM=offscreen, so no display is needed.
+        if os.environ.get("QT_QPA_PLATFORM"):
+            self.app = self.QtGui.QGuiApplication([sys.argv[0]])
+        else:
+            self.app = self.QtCore.QCoreApplication([sys.argv[0]])
         self.IpcKey = getattr(self.QtCore, "QNativeIpcKey", None)  # Qt >= 6.6 only
         self.shm = None
         self.sem = None
@@ -381,6 +400,222 @@ class Peer:
     def cmd_destroy(self, req):
         self.destroy_shm()
         return {"ok": True}
+
+    # ----- QDataStream requests: the Shared Memory Example, and QVariant --------------------
+
+    def io_mode(self, name):
+        return enum_member(self.QtCore.QIODevice, "OpenModeFlag", name)
+
+    def stream_out(self, write, version=None):
+        """Bytes that `write(QDataStream)` puts in a QBuffer; (bytes, version, status)."""
+        Q = self.QtCore
+        buf = Q.QBuffer()
+        buf.open(self.io_mode("WriteOnly"))
+        out = Q.QDataStream(buf)
+        if version is not None:
+            out.setVersion(version)
+        write(out)
+        data = bytes(buf.data())
+        buf.close()
+        return data, out.version(), as_int(out.status())
+
+    def stream_in(self, data, version=None):
+        """A QDataStream reading `data` from a QBuffer (returned too: it must stay alive)."""
+        Q = self.QtCore
+        buf = Q.QBuffer()
+        buf.setData(data)
+        buf.open(self.io_mode("ReadOnly"))
+        stream = Q.QDataStream(buf)
+        if version is not None:
+            stream.setVersion(version)
+        return stream, buf
+
+    @contextlib.contextmanager
+    def raw_qvariant(self):
+        """PyQt: let Qt calls return QVariant objects instead of Python values, for a while."""
+        if self.sip is None:
+            yield
+            return
+        prev = self.sip.enableautoconversion(self.QtCore.QVariant, False)
+        try:
+            yield
+        finally:
+            self.sip.enableautoconversion(self.QtCore.QVariant, prev)
+
+    def meta_type_name(self, type_id):
+        """QMetaType(type_id).name(), or None for an id Qt does not know."""
+        if not 0 < type_id <= 0x7FFFFFFF:
+            return None
+        meta = self.QtCore.QMetaType(type_id)
+        if not meta.isValid():
+            return None
+        name = meta.name()
+        if isinstance(name, (bytes, bytearray)) or type(name).__name__ == "QByteArray":
+            name = bytes(name).decode("latin-1")
+        return name or None
+
+    def publish(self, payload, fallback):
+        """create(len(payload)) (if `fallback`, on AlreadyExists attach() as the 6.8 example
+        does), lock, copy min(size(), len(payload)) bytes, unlock. Returns the answer."""
+        shm = self.shm
+        size = len(payload)
+        answer = {"ok": False, "size": size, "created": False}
+        created = bool(shm.create(size))
+        if not created:
+            already = enum_member(self.QtCore.QSharedMemory, "SharedMemoryError", "AlreadyExists")
+            if not fallback or as_int(shm.error()) != as_int(already) or not shm.attach():
+                answer["segmentSize"] = shm.size()
+                return answer
+        self.readonly = False
+        answer["created"] = created
+        answer["segmentSize"] = shm.size()
+        if not shm.lock():
+            return answer
+        try:
+            n = min(shm.size(), size)
+            with self.segment(True, 0, n) as view:
+                view[:] = payload[:n]
+        finally:
+            answer["ok"] = bool(shm.unlock())
+        return answer
+
+    def fetch(self, decode):
+        """attach(), lock(), `decode(bytes of the segment)` under the lock, unlock(), detach().
+        Returns (answer, decoded value or None)."""
+        shm = self.shm
+        answer = {"ok": False}
+        if not shm.attach():
+            return answer, None
+        self.readonly = False
+        answer["size"] = shm.size()
+        if not shm.lock():
+            shm.detach()
+            return answer, None
+        unlocked = detached = False
+        try:
+            with self.segment(False, 0) as view:
+                data = view.tobytes()  # what QBuffer::setData(constData(), size()) copies
+            value = decode(data)
+        finally:  # also when decode() raised: the request leaves the peer detached
+            unlocked = bool(shm.unlock())
+            detached = bool(shm.detach())
+        answer["ok"] = unlocked and detached
+        return answer, value
+
+    def image_pixels(self, image):
+        """width, height, format and the RGBA8888 pixels (hex when small, and sha1)."""
+        G = self.QtGui
+        fields = {"width": image.width(), "height": image.height(),
+                  "format": as_int(image.format()), "isNull": bool(image.isNull())}
+        pixels = b""
+        if not image.isNull():
+            conv = image.convertToFormat(enum_member(G.QImage, "Format", "Format_RGBA8888"))
+            ptr = conv.constBits()
+            total = conv.bytesPerLine() * conv.height()
+            if hasattr(ptr, "setsize"):
+                ptr.setsize(total)
+            raw = bytes(memoryview(ptr)[:total])
+            row, stride = conv.width() * 4, conv.bytesPerLine()
+            pixels = b"".join(raw[y * stride:y * stride + row] for y in range(conv.height()))
+        if len(pixels) <= MAX_PIXEL_HEX:
+            fields["rgba"] = pixels.hex()
+        fields["rgbaSha1"] = hashlib.sha1(pixels).hexdigest()
+        return fields
+
+    def cmd_image_put(self, req):
+        path = arg_str(req, "path")
+        shm = self.shm
+        if shm.isAttached():  # the example lets go of its previous segment first
+            shm.detach()
+            self.readonly = False
+        image = self.QtGui.QImage()
+        if not image.load(path):
+            raise Unsupported("cannot load an image from %r" % path)
+        payload, version, _ = self.stream_out(lambda out: out << image)
+        answer = self.publish(payload, fallback=True)
+        answer.update(version=version, width=image.width(), height=image.height(),
+                      format=as_int(image.format()))
+        return answer
+
+    def cmd_image_get(self, req):
+        G = self.QtGui
+
+        def decode(data):
+            stream, buf = self.stream_in(data)
+            image = G.QImage()
+            stream >> image
+            return image, as_int(stream.status())
+
+        answer, got = self.fetch(decode)
+        if got is not None:
+            image, status = got
+            answer["status"] = status
+            answer.update(self.image_pixels(image))
+            answer["ok"] = answer["ok"] and status == 0
+        return answer
+
+    def cmd_variant_put(self, req):
+        if "value" not in req:
+            raise Unsupported("bad argument: missing 'value'")
+        version = arg_int(req, "version", None)
+        Q = self.QtCore
+        shm = self.shm
+        if shm.isAttached():
+            shm.detach()
+            self.readonly = False
+        with self.raw_qvariant():
+            array = Q.QJsonDocument.fromJson(json.dumps([req["value"]]).encode("utf-8")).array()
+            json_value = array.at(0) if hasattr(array, "at") else array[0]
+            variant = json_value.toVariant()  # PySide6: a Python value (it has no QVariant)
+            if self.sip is not None:
+                payload, used, status = self.stream_out(lambda out: out << variant, version)
+                type_name = variant.typeName()
+            else:
+                payload, used, status = self.stream_out(
+                    lambda out: out.writeQVariant(variant), version)
+                type_name = self.meta_type_name(int.from_bytes(payload[:4], "big"))
+        if status != 0:
+            raise Unsupported("QDataStream status %d after writing the QVariant" % status)
+        answer = self.publish(payload, fallback=False)
+        answer.update(version=used, typeName=type_name or None)
+        return answer
+
+    def cmd_variant_get(self, req):
+        version = arg_int(req, "version", None)
+        Q = self.QtCore
+
+        def decode(data):
+            stream, buf = self.stream_in(data, version)
+            with self.raw_qvariant():
+                if self.sip is not None:
+                    variant = Q.QVariant()
+                    stream >> variant
+                    type_name = variant.typeName()
+                else:
+                    try:
+                        variant = stream.readQVariant()
+                    except Exception as exc:  # PySide cannot turn every QVariant into Python
+                        raise Unsupported("PySide6 cannot convert the QVariant it read: %s: %s"
+                                          % (type(exc).__name__, exc))
+                    type_name = self.meta_type_name(int.from_bytes(data[:4], "big"))
+                json_value = Q.QJsonValue.fromVariant(variant)
+                if self.sip is not None:  # PyQt maps QJsonArray to a list of QJsonValue
+                    document = Q.QJsonDocument([json_value])
+                else:
+                    array = Q.QJsonArray()
+                    array.append(json_value)
+                    document = Q.QJsonDocument(array)
+                text = bytes(document.toJson(
+                    enum_member(Q.QJsonDocument, "JsonFormat", "Compact")))
+            return (json.loads(text.decode("utf-8"))[0], type_name or None,
+                    as_int(stream.status()), stream.version())
+
+        answer, got = self.fetch(decode)
+        if got is not None:
+            value, type_name, status, used = got
+            answer.update(value=value, typeName=type_name, status=status, version=used)
+            answer["ok"] = answer["ok"] and status == 0
+        return answer
 
     # ----- semaphore requests ----------------------------------------------------------------
 

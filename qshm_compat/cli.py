@@ -777,7 +777,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.child:
         return demo.child(args.demo_key)
-    return demo.run(args.demo_key)
+    return demo.run(args.demo_key, hold=args.hold)
 
 
 # ----- the parser ------------------------------------------------------------------------------
@@ -927,11 +927,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "demo",
-        help="a two-process round trip through a segment, under Qt's names and Qt's lock",
-        description="Create a segment as a Qt program would, let a second process attach, read "
-        "and answer under the lock, then show what each side saw and that nothing is left behind.",
+        help="Qt's Shared Memory Example: publish a picture under Qt's names and lock, "
+        "read it back from a second process",
+        description="Play both sides of Qt's Shared Memory Example: one process publishes a "
+        "picture as the example's \"Load Image From File\" does, a second one loads it as "
+        "\"Load Image From Shared Memory\" does, and nothing is left behind.",
     )
-    p.add_argument("--key", dest="demo_key", help="the Qt key to use (default: a fresh random one)")
+    p.add_argument("--key", dest="demo_key",
+                   help="the Qt key to use (default: QSharedMemoryExample, the Qt 5 example's key)")
+    p.add_argument("--hold", type=float, metavar="SECONDS", default=None,
+                   help="after the round trip, keep the segment this long (Ctrl-C ends it early) so a "
+                   "running Qt example can load it with \"Load Image From Shared Memory\"")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
     return parser

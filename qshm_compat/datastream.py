@@ -161,6 +161,7 @@ class TypeId(enum.IntEnum):
     QJsonArray = 47
     QJsonDocument = 48
     QByteArrayList = 49
+    Nullptr = 51
     QCborValue = 53
     QCborArray = 54
     QCborMap = 55
@@ -1323,7 +1324,18 @@ def _read_char16(r: Reader) -> int:
     return r.read_uint16()
 
 
+def _read_nothing(r: Reader) -> None:
+    """std::nullptr_t: no payload (what QJsonValue::toVariant() makes of JSON null)."""
+    return None
+
+
+def _write_nothing(w: Writer, value: Any) -> None:
+    if value is not None:
+        raise TypeError(f"QVariant Nullptr holds None, not {type(value).__name__}")
+
+
 _VARIANT_READERS: dict[int, Callable[[Reader], Any]] = {
+    TypeId.Nullptr: _read_nothing,
     TypeId.Bool: Reader.read_bool, TypeId.Int: Reader.read_int32,
     TypeId.UInt: Reader.read_uint32, TypeId.LongLong: Reader.read_int64,
     TypeId.ULongLong: Reader.read_uint64, TypeId.Double: Reader.read_double,
@@ -2010,6 +2022,7 @@ def _write_char16(w: Writer, value: int) -> None:
 
 
 _VARIANT_WRITERS: dict[int, Callable[[Writer, Any], None]] = {
+    TypeId.Nullptr: _write_nothing,
     TypeId.Bool: Writer.write_bool, TypeId.Int: Writer.write_int32,
     TypeId.UInt: Writer.write_uint32, TypeId.LongLong: Writer.write_int64,
     TypeId.ULongLong: Writer.write_uint64, TypeId.Double: Writer.write_double,

@@ -123,8 +123,11 @@ def _start(name: str, env: dict[str, str], unset: list[str], cwd: Path) -> Peer:
         os.environ.update(saved)
 
 
-@pytest.fixture(scope="module", params=[(p, c) for c in CASES for p in ALL_PEERS],
-                ids=lambda pc: f"{pc[0]}-{pc[1].name}")
+def _setup_id(pc: Any) -> str:
+    return f"{pc[0]}-{pc[1].name}"
+
+
+@pytest.fixture(scope="module", params=[(p, c) for c in CASES for p in ALL_PEERS], ids=_setup_id)
 def setup(request: pytest.FixtureRequest, base: Path) -> Iterator[Setup]:
     """One peer per (stack, environment case), and the KeyContext that describes it."""
     name, case = request.param
@@ -164,10 +167,12 @@ def test_legacy_native_keys_match(setup: Setup) -> None:
         assert ours == info["shmNativeKey"], (info["key"], setup.peer.describe())
 
 
+@pytest.mark.parametrize(
+    "setup", [(p, c) for c in CASES for p in QT66_PEERS], ids=_setup_id, indirect=True, scope="module"
+)
 def test_qnativeipckey_strings_match(setup: Setup) -> None:
     """On Qt >= 6.6 every toString() of keyinfo (native, platformSafe, legacy) equals ours."""
-    if not setup.peer.hello["nativeIpcKey"]:
-        pytest.skip(f"Qt {setup.peer.qt} has no QNativeIpcKey")
+    assert setup.peer.hello["nativeIpcKey"]
     ctx = setup.ctx
     for info in keyinfo(setup.peer, KEYS):
         key = info["key"]

@@ -11,12 +11,18 @@ import os
 import secrets
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 import leftovers
 from peers import ALL_PEERS, QT66_PEERS, STARTED_PIDS, Peer, PeerError, start_peer
+
+# qshm_compat's own pytest plugin (qshm_key, qt_process...): registered by its entry point when
+# the package is installed (CI); named here for the source tree.  The same name both ways, so it
+# is registered once.
+pytest_plugins = ["qshm_compat.pytest_plugin"]
 
 # The whole run, and every peer it starts, uses a temp dir of its own: Qt key files land there,
 # so the leak guard sees exactly what the tests made, and nothing of other programs.
@@ -128,6 +134,13 @@ def spawn() -> Iterator[Callable[..., Peer]]:
     yield _spawn
     for peer in started:
         peer.close()
+
+
+@pytest.fixture
+def qshm_tmpdir() -> Path:
+    """The plugin's fixtures share the session TMPDIR, where the pooled peers keep their key files
+    (a TMPDIR per test would give the test other names than the peers it talks to)."""
+    return Path(SESSION_TMPDIR)
 
 
 @pytest.fixture

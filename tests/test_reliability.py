@@ -8,6 +8,7 @@ numbers are in the README.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import signal
@@ -83,6 +84,7 @@ def _resources() -> dict:
 def test_thousand_create_attach_detach_cycles_leak_nothing(family: str) -> None:
     """1,000 create/attach/detach cycles leave no descriptor, mapping, segment or file behind."""
     cycles = 1000
+    gc.collect()  # placeholders of views earlier tests dropped are unmapped at collection
     before = _resources()
     for i in range(cycles):
         if family == "sysv":
@@ -102,6 +104,7 @@ def test_thousand_create_attach_detach_cycles_leak_nothing(family: str) -> None:
         other.close()
         if family == "posix":
             posix.shm_unlink(key.nativeKey())  # type: ignore[attr-defined]
+    gc.collect()
     after = _resources()
     assert after == before
 
@@ -110,9 +113,12 @@ def test_thousand_create_attach_detach_cycles_leak_nothing(family: str) -> None:
 
 
 @pytest.mark.parametrize("victim, survivor", [("cpp-qt5", "qshm"), ("qshm", "cpp-qt5"), ("pyqt6", "qshm")])
-def test_sysv_lock_holder_killed(victim: str, survivor: str, spawn) -> None:
-    """A process killed while holding a System V lock: SEM_UNDO frees it at once, data intact."""
-    key = fresh()
+def test_sysv_lock_holder_killed(victim: str, survivor: str, spawn, qshm_key: str) -> None:
+    """A process killed while holding a System V lock: SEM_UNDO frees it at once, data intact.
+
+    ``qshm_key`` (our pytest plugin) removes what the dead process leaves, as Qt leaves it.
+    """
+    key = qshm_key
     dead, alive = spawn(victim), spawn(survivor)
     dead.ok("key", key=key)
     dead.ok("create", size=8)
@@ -131,48 +137,40 @@ def test_sysv_lock_holder_killed(victim: str, survivor: str, spawn) -> None:
     alive.ok("unlock")
     alive.ok("detach")
     alive.ok("destroy")
-    _remove_orphans(key)
 
 
-def test_posix_lock_holder_killed_qt_hangs_we_report(spawn) -> None:
+def test_posix_lock_holder_killed_qt_hangs_we_report(spawn, qshm_native_key: QNativeIpcKey) -> None:
     """A POSIX lock holder killed: a Qt 6 peer's attach() hangs; ours times out and says why."""
-    ipc_key = QNativeIpcKey(f"qshm_rel_{secrets.token_hex(5)}")
+    ipc_key = qshm_native_key  # the plugin unlinks what Qt leaves in /dev/shm
     holder, qt_survivor = spawn("pyside6"), spawn("pyqt6")
-    try:
-        holder.ok("ipckey", mode="native", key=ipc_key.nativeKey())
-        holder.ok("create", size=8)
-        holder.ok("write", hex="0102")
-        holder.ok("lock")
-        holder.kill()
-        qt_survivor.ok("ipckey", mode="native", key=ipc_key.nativeKey())
-        qt_survivor.send("attach")
-        assert not qt_survivor.pending(1.0), "Qt got past an abandoned POSIX lock"
-        qt_survivor.kill()  # it would wait for ever
-        with QSharedMemory(ipc_key) as shm:
-            started = time.monotonic()
-            assert not shm.attach(timeout=0.5)
-            assert time.monotonic() - started < 2.0
-            assert "looks abandoned" in shm.errorString()
-        # Releasing the abandoned lock by hand (what `qshm unlock --force` does) lets work go on.
-        sem = posix.sem_open_existing(ipc_key.nativeKey())
-        sem.release(1)
-        sem.close()
-        with QSharedMemory(ipc_key) as shm:
-            assert shm.attach(timeout=5)
-            assert bytes(shm.constData()[:2]) == b"\x01\x02"
-    finally:
-        posix.shm_unlink(ipc_key.nativeKey())
-        try:
-            posix.sem_unlink(ipc_key.nativeKey())
-        except OSError:
-            pass
+    holder.ok("ipckey", mode="native", key=ipc_key.nativeKey())
+    holder.ok("create", size=8)
+    holder.ok("write", hex="0102")
+    holder.ok("lock")
+    holder.kill()
+    qt_survivor.ok("ipckey", mode="native", key=ipc_key.nativeKey())
+    qt_survivor.send("attach")
+    assert not qt_survivor.pending(1.0), "Qt got past an abandoned POSIX lock"
+    qt_survivor.kill()  # it would wait for ever
+    with QSharedMemory(ipc_key) as shm:
+        started = time.monotonic()
+        assert not shm.attach(timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert "looks abandoned" in shm.errorString()
+    # Releasing the abandoned lock by hand (what `qshm unlock --force` does) lets work go on.
+    sem = posix.sem_open_existing(ipc_key.nativeKey())
+    sem.release(1)
+    sem.close()
+    with QSharedMemory(ipc_key) as shm:
+        assert shm.attach(timeout=5)
+        assert bytes(shm.constData()[:2]) == b"\x01\x02"
 
 
 @pytest.mark.parametrize("creator", ["cpp-qt6", "qshm"])
-def test_creator_killed_while_attached(creator: str, spawn) -> None:
+def test_creator_killed_while_attached(creator: str, spawn, qshm_key: str) -> None:
     """The creator dies while attached: the attached survivor keeps its data, and its detach
     removes the segment and key file as the last one out, as in Qt."""
-    key = fresh()
+    key = qshm_key
     dead = spawn(creator)
     dead.ok("key", key=key)
     dead.ok("create", size=16)
@@ -184,7 +182,6 @@ def test_creator_killed_while_attached(creator: str, spawn) -> None:
         native = shm.nativeKey()
         assert shm.detach()
         assert not os.path.exists(native)
-    _remove_orphans(key)
 
 
 @pytest.mark.parametrize("stack", ["cpp-qt5", "qshm"])
@@ -204,17 +201,6 @@ def test_release_then_exit_is_undone_on_system_v(stack: str, spawn) -> None:
             peer.ok("sem_release", n=1)
             peer.kill()
         assert not sem.acquire(timeout=0.3), "the release of a dead process was kept"
-
-
-def _remove_orphans(key: str) -> None:
-    """Remove what Qt itself leaves after a crash: a lock semaphore and key file with no owner."""
-    sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
-    if os.path.exists(sem_file):
-        try:
-            sysv.Semaphore(sysv.sem_find(sysv.ftok(sem_file), sem_file), sem_file).remove()
-        except OSError:
-            pass
-        os.unlink(sem_file)
 
 
 # --- hostile and broken input ---------------------------------------------------------------------
@@ -491,11 +477,11 @@ print(json.dumps(results))
 # --- the same scenario with Qt and with qshm_compat ---------------------------------------------
 
 
-def test_failed_create_breaks_qt_lock_but_not_ours(spawn) -> None:
+def test_failed_create_breaks_qt_lock_but_not_ours(spawn, qshm_key_factory) -> None:
     """While a process holds the lock, a second create() of the same key: Qt's resets the lock
     and lets a third process in (two holders); ours waits (here: times out) and keeps it."""
     for second in ("pyqt5", "qshm"):
-        key = fresh()
+        key = qshm_key_factory()
         holder, creator, third = spawn("cpp-qt5"), spawn(second), spawn("cpp-qt6")
         holder.ok("key", key=key)
         holder.ok("create", size=8)
@@ -515,4 +501,3 @@ def test_failed_create_breaks_qt_lock_but_not_ours(spawn) -> None:
         assert third.reply()["ok"]
         for peer in (third, creator, holder):
             peer.close()
-        _remove_orphans(key)

@@ -373,7 +373,7 @@ class QSystemSemaphore:
         self._clean()
         self._legacy_key = key
         if key is None:
-            self._ipc_key = QNativeIpcKey("", QNativeIpcKey.legacyDefaultTypeForOs())
+            self._ipc_key = QNativeIpcKey("", self._ctx_legacy_type())
             self._handle = None
             return
         self._ipc_key = keys.make_legacy_native_key(key, "sem", None, self._ctx())
@@ -455,6 +455,9 @@ class QSystemSemaphore:
         return f"<QSystemSemaphore key={self.key()!r} {where}>"
 
     # -- internals (also used by QSharedMemory for its lock) ---------------------------------
+
+    def _ctx_legacy_type(self) -> QNativeIpcKey.Type:
+        return QNativeIpcKey.legacyDefaultTypeForOs(self._ctx())
 
     def _ctx(self) -> keys.KeyContext:
         """The key context of the Qt version this object mirrors (made once per version)."""

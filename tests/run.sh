@@ -47,6 +47,8 @@ echo "== building the C++ peers"
 bash interop_fixtures/build.sh
 
 echo "== pytest"
-# The pytest script (not "python -m pytest") keeps the source tree off sys.path, so the tests
-# import the installed package.
+# The pytest script (not "python -m pytest") keeps the source tree off sys.path, and
+# PYTHONSAFEPATH keeps it off for the processes the tests start (python -c ..., python -m
+# qshm_compat, run from this directory): everything imports the installed copy.
+export PYTHONSAFEPATH=1
 exec "$VENV/bin/pytest" "$@"

@@ -7,13 +7,14 @@ must match, and the text must match Qt's text for the Qt version the object targ
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 
 import pytest
 
 from peers import Peer
-from qshm_compat import QSharedMemory, QSystemSemaphore
+from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore
 
 
 def ours_for(peer: Peer, key: str = "") -> QSharedMemory:
@@ -201,3 +202,44 @@ def test_semaphore_counts_across_processes(peer: Peer) -> None:
         peer.ok("sem_release", n=2)
         assert sem.acquire(timeout=5) and sem.acquire(timeout=5)
         peer.ok("sem_destroy")
+
+
+@pytest.mark.parametrize(
+    "code, qt, expected",
+    [
+        (errno.EACCES, (5, 15, 0), (1, "F: permission denied")),
+        (errno.EEXIST, (5, 15, 0), (4, "F: already exists")),
+        (errno.ENOENT, (5, 15, 0), (5, "F: doesn't exist")),
+        (errno.ENOMEM, (5, 15, 0), (7, "F: out of resources")),
+        (errno.EMFILE, (6, 8, 0), (7, "F: out of resources")),
+        (errno.EFBIG, (5, 15, 0), (8, f"F: unknown error {errno.EFBIG}")),
+        (errno.EFBIG, (6, 8, 0), (8, "F: unknown error: File too large")),
+    ],
+)
+def test_errno_table_of_qsharedmemory(code: int, qt: tuple, expected: tuple) -> None:
+    """The errno table of Qt 5.15 setErrorString / Qt 6.8 setUnixErrorString (spec 7.1), for the
+    codes no peer scenario reaches (UnknownError needs an errno Qt has no code for)."""
+    from qshm_compat.errors import shm_error
+
+    error, text = shm_error(code, "F", qt)
+    assert (int(error), text) == expected
+
+
+@pytest.mark.parametrize(
+    "code, qt, expected",
+    [
+        (errno.EPERM, (5, 15, 0), (1, "F: permission denied")),
+        (errno.ENOENT, (5, 15, 0), (4, "F: does not exist")),
+        (errno.ERANGE, (5, 15, 0), (5, "F: out of resources")),
+        (errno.EMFILE, (5, 15, 0), (6, f"F: unknown error {errno.EMFILE}")),
+        (errno.EMFILE, (6, 8, 0), (5, "F: out of resources")),
+        (errno.ENAMETOOLONG, (5, 15, 0), (6, f"F: unknown error {errno.ENAMETOOLONG}")),
+        (errno.ENAMETOOLONG, (6, 8, 0), (2, "F: key too long")),
+    ],
+)
+def test_errno_table_of_qsystemsemaphore(code: int, qt: tuple, expected: tuple) -> None:
+    """The errno table of QSystemSemaphore (spec 7.2), where Qt 5.15 and 6.6+ differ."""
+    from qshm_compat.errors import sem_error
+
+    error, text = sem_error(code, "F", qt)
+    assert (int(error), text) == expected

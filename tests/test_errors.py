@@ -14,7 +14,7 @@ import secrets
 import pytest
 
 from peers import Peer
-from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore
+from qshm_compat import QSharedMemory, QSystemSemaphore
 
 
 def ours_for(peer: Peer, key: str = "") -> QSharedMemory:

@@ -431,8 +431,11 @@ class QSystemSemaphore:
 
     # -- Python additions -------------------------------------------------------------------
 
-    def close(self) -> None:
-        """What Qt's destructor does: remove the semaphore (and key file) if this object owns it."""
+    def close(self, *, timeout: Optional[float] = None) -> None:
+        """What Qt's destructor does: remove the semaphore (and key file) if this object owns it.
+
+        (``timeout`` is accepted for symmetry with ``QSharedMemory.close``; nothing here waits
+        longer than a lock owner's 1 s check.)"""
         self._clean()
         self._handle = None
         self._legacy_key = None
@@ -450,13 +453,21 @@ class QSystemSemaphore:
         except Exception:
             pass
 
+    def _disown(self) -> None:
+        """In a forked child: what this object created belongs to the parent."""
+        handle = self._handle
+        if handle is not None:
+            handle.created_semaphore = False
+            if isinstance(handle, SysVSemaphoreHandle):
+                handle.created_file = False
+
     def __repr__(self) -> str:
         where = self._handle.describe() if self._handle else "no key"
         return f"<QSystemSemaphore key={self.key()!r} {where}>"
 
     # -- internals (also used by QSharedMemory for its lock) ---------------------------------
 
-    def _ctx_legacy_type(self) -> QNativeIpcKey.Type:
+    def _ctx_legacy_type(self) -> int:
         return QNativeIpcKey.legacyDefaultTypeForOs(self._ctx())
 
     def _ctx(self) -> keys.KeyContext:

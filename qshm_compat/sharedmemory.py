@@ -342,13 +342,17 @@ class QSharedMemory:
 
     # -- Python additions -------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self, *, timeout: Optional[float] = None) -> None:
         """What Qt's destructor does: detach (on System V the last one out removes the segment)
-        and give up the lock semaphore if this object owns it."""
+        and give up the lock semaphore if this object owns it.
+
+        With ``timeout``, a lock that is not had in time does not block: the segment is then
+        only unmapped from this process, without the last-one-out removal.
+        """
         if self._locked_by_me:
             self.unlock()
-        if self.isAttached():
-            self.detach()
+        if self.isAttached() and not self.detach(timeout=timeout) and self.isAttached():
+            self._segment.unmap_only()
         self._segment.clean_handle()
         self._set_fast(clear=True)
         self._sem.close()
@@ -363,9 +367,14 @@ class QSharedMemory:
 
     def __del__(self) -> None:
         try:
-            self.close()
+            self.close(timeout=_registry.EXIT_TIMEOUT)
         except Exception:
             pass
+
+    def _disown(self) -> None:
+        """In a forked child: the lock and the semaphore belong to the parent, not to us."""
+        self._locked_by_me = False
+        self._sem._disown()
 
     def __repr__(self) -> str:
         state = f"attached, {self._size} bytes" if self.isAttached() else "detached"
@@ -635,6 +644,12 @@ class _SysVSegment:
                 return False
         return sysv.remove_key_file(name)
 
+    def unmap_only(self) -> None:
+        """Drop this process's mapping, skipping the last-one-out removal (no lock was had)."""
+        name = self.owner.nativeKey()
+        self.owner._unmapped(lambda memory, size: sysv.shm_detach(memory, name))
+        self.unix_key = 0
+
     def discard_created(self) -> None:
         """Remove the segment this object just created and could not attach."""
         if self.unix_key:
@@ -739,6 +754,11 @@ class _PosixSegment:
 
     def is_stale(self) -> bool:
         return False  # POSIX tells nothing of who is attached
+
+    def unmap_only(self) -> None:
+        name = self.owner.nativeKey()
+        self.owner._unmapped(lambda memory, size: posix.munmap(memory, size, name))
+        self.clean_handle()
 
     def discard_created(self) -> None:
         """Unlink the object this object just created and could not map."""

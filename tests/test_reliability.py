@@ -501,3 +501,51 @@ def test_failed_create_breaks_qt_lock_but_not_ours(spawn, qshm_key_factory) -> N
         assert third.reply()["ok"]
         for peer in (third, creator, holder):
             peer.close()
+
+
+def test_forked_child_does_not_take_the_parents_objects(key: str) -> None:
+    """A forked child that exits does not remove the lock and key files its parent owns, nor
+    release the lock the parent holds (its copies are disowned at fork)."""
+    with QSharedMemory(key) as shm:
+        assert shm.create(16)
+        sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+        assert shm.lock()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child closes what it inherited, as atexit would
+            try:
+                shm.close(timeout=0.5)  # the parent holds the lock: only unmap
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.path.exists(sem_file) and os.path.exists(shm.nativeKey())
+        other = QSharedMemory(key)
+        assert other.attach(timeout=0.5) is False  # attach takes the lock: the parent still has it
+        assert other.error() == QSharedMemory.LockError
+        assert shm.unlock()
+        assert other.attach(timeout=5)
+        other.close()
+    assert not os.path.exists(sem_file)
+
+
+def test_close_at_exit_does_not_hang_on_an_abandoned_lock(qshm_native_key: QNativeIpcKey, spawn) -> None:
+    """A process exiting while a POSIX lock is abandoned does not hang in its atexit close."""
+    holder = spawn("pyside6")
+    holder.ok("ipckey", mode="native", key=qshm_native_key.nativeKey())
+    holder.ok("create", size=8)
+    code = (
+        "import sys\n"
+        "from qshm_compat import QNativeIpcKey, QSharedMemory\n"
+        f"shm = QSharedMemory(QNativeIpcKey({qshm_native_key.nativeKey()!r}))\n"
+        "assert shm.attach(timeout=5), shm.errorString()\n"
+        "print('attached', flush=True)\n"
+        "sys.stdin.readline()\n"  # the lock is abandoned meanwhile; then exit with it attached
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline().strip() == "attached"
+    holder.ok("lock")
+    holder.kill()
+    started = time.monotonic()
+    child.stdin.close()
+    assert child.wait(timeout=30) == 0
+    assert time.monotonic() - started < 15

@@ -3,15 +3,14 @@
 ``QNativeIpcKey(k)``, ``platformSafeKey(k)`` (POSIX by default on Linux), ``platformSafeKey(k,
 SystemV)`` and ``legacyNativeKey(k, PosixRealtime)``: segments made by either side are read and
 written by the other, under the lock Qt 6.6+ takes for that key.  Qt never unlinks POSIX shared
-memory objects, so each test removes the ``/dev/shm`` objects it caused.
+memory objects, so the keys come from our pytest plugin (``qshm_key``, ``qshm_native_key``),
+which removes every object of them after the test.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import time
-from typing import Callable, Iterator, List
 
 import pytest
 
@@ -38,31 +37,12 @@ FAMILIES = {
 }
 
 
-@pytest.fixture
-def posix_cleanup() -> Iterator[Callable[[QNativeIpcKey], None]]:
-    """Unlink, after the test, the POSIX shared memory objects of the keys registered."""
-    names: List[str] = []
-
-    def register(key: QNativeIpcKey) -> None:
-        if key.type() == T.PosixRealtime:
-            names.append(key.nativeKey())
-
-    yield register
-    for name in names:
-        posix.shm_unlink(name)
-
-
-def fresh_key() -> str:
-    return f"qshm_{secrets.token_hex(5)}"
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_peer_creates_python_attaches(family: str, qt66_peer: Peer, posix_cleanup) -> None:
+def test_peer_creates_python_attaches(family: str, qt66_peer: Peer, qshm_key: str) -> None:
     """A segment a Qt 6 peer made with this key family is read and written by qshm_compat."""
     mode, type_, ours = FAMILIES[family]
-    key = fresh_key()
+    key = qshm_key
     ipc_key = ours(key)
-    posix_cleanup(ipc_key)
     args = {"mode": mode, "key": key} if type_ is None else {"mode": mode, "key": key, "type": type_}
     made = qt66_peer.ok("ipckey", **args)
     assert made["toString"] == ipc_key.toString()
@@ -80,12 +60,11 @@ def test_peer_creates_python_attaches(family: str, qt66_peer: Peer, posix_cleanu
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_python_creates_peer_attaches(family: str, qt66_peer: Peer, posix_cleanup) -> None:
+def test_python_creates_peer_attaches(family: str, qt66_peer: Peer, qshm_key: str) -> None:
     """A segment qshm_compat made with this key family is read and written by a Qt 6 peer."""
     mode, type_, ours = FAMILIES[family]
-    key = fresh_key()
+    key = qshm_key
     ipc_key = ours(key)
-    posix_cleanup(ipc_key)
     with QSharedMemory(ipc_key) as shm:
         assert shm.create(4096), shm.errorString()
         shm.data()[:5] = b"hello"
@@ -101,10 +80,9 @@ def test_python_creates_peer_attaches(family: str, qt66_peer: Peer, posix_cleanu
         qt66_peer.ok("detach")
 
 
-def test_posix_lock_exclusion_both_ways(qt66_peer: Peer, posix_cleanup) -> None:
+def test_posix_lock_exclusion_both_ways(qt66_peer: Peer, qshm_native_key: QNativeIpcKey) -> None:
     """On a POSIX key, the Qt peer's lock excludes ours and ours excludes the peer's."""
-    ipc_key = QNativeIpcKey(fresh_key())
-    posix_cleanup(ipc_key)
+    ipc_key = qshm_native_key
     with QSharedMemory(ipc_key) as shm:
         assert shm.create(8)
         qt66_peer.ok("ipckey", mode="fromString", key=ipc_key.toString())
@@ -122,11 +100,10 @@ def test_posix_lock_exclusion_both_ways(qt66_peer: Peer, posix_cleanup) -> None:
         qt66_peer.ok("detach")
 
 
-def test_posix_mixed_increment_stress(qt66_peer: Peer, posix_cleanup) -> None:
+def test_posix_mixed_increment_stress(qt66_peer: Peer, qshm_native_key: QNativeIpcKey) -> None:
     """Qt 6 and qshm_compat each add 1 under a POSIX lock 20,000 times at once: none is lost."""
     count = 20_000
-    ipc_key = QNativeIpcKey(fresh_key())
-    posix_cleanup(ipc_key)
+    ipc_key = qshm_native_key
     with QSharedMemory(ipc_key) as shm:
         assert shm.create(4)
         qt66_peer.ok("ipckey", mode="native", key=ipc_key.nativeKey())
@@ -135,13 +112,13 @@ def test_posix_mixed_increment_stress(qt66_peer: Peer, posix_cleanup) -> None:
         qt66_peer.ok("detach")
 
 
-def test_qt6_shared_memory_example_key(qt66_peer: Peer, posix_cleanup) -> None:
+def test_qt6_shared_memory_example_key(qt66_peer: Peer, qshm_key_factory) -> None:
     """The Qt >= 6.6 example's key, QNativeIpcKey("QSharedMemoryExample"), works both ways."""
     ipc_key = QNativeIpcKey("QSharedMemoryExample")
     assert ipc_key.toString() == "posix:QSharedMemoryExample"
-    posix_cleanup(ipc_key)
     if posix.shm_exists("QSharedMemoryExample"):
         pytest.fail("/dev/shm/QSharedMemoryExample exists already (a Qt example left it): remove it")
+    qshm_key_factory("QSharedMemoryExample")  # ours from here on: removed after the test
     qt66_peer.ok("ipckey", mode="native", key="QSharedMemoryExample")
     qt66_peer.ok("create", size=16)
     qt66_peer.ok("write", hex="51")
@@ -164,10 +141,9 @@ def test_qt6_shared_memory_example_key(qt66_peer: Peer, posix_cleanup) -> None:
         qt66_peer.ok("detach")
 
 
-def test_abandoned_posix_lock_times_out_with_a_clear_error(spawn, posix_cleanup) -> None:
+def test_abandoned_posix_lock_times_out_with_a_clear_error(spawn, qshm_native_key: QNativeIpcKey) -> None:
     """A Qt 6 peer killed while holding a POSIX lock: we report it instead of hanging for ever."""
-    ipc_key = QNativeIpcKey(fresh_key())
-    posix_cleanup(ipc_key)
+    ipc_key = qshm_native_key
     holder = spawn("pyside6")
     holder.ok("ipckey", mode="native", key=ipc_key.nativeKey())
     holder.ok("create", size=8)
@@ -180,8 +156,6 @@ def test_abandoned_posix_lock_times_out_with_a_clear_error(spawn, posix_cleanup)
         assert shm.error() == QSharedMemory.LockError
         assert "looks abandoned" in shm.errorString()
         assert ipc_key.nativeKey() in shm.errorString()
-    # The dead creator never unlinked its semaphore: remove it so the run leaves nothing.
-    posix.sem_unlink(ipc_key.nativeKey())
 
 
 def test_legacy_string_key_in_a_qt6_peer_matches_qt5_names(qt66_peer: Peer, key: str) -> None:

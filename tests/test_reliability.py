@@ -549,3 +549,27 @@ def test_close_at_exit_does_not_hang_on_an_abandoned_lock(qshm_native_key: QNati
     child.stdin.close()
     assert child.wait(timeout=30) == 0
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("victim", ["cpp-qt5", "qshm"])
+def test_killed_inside_create(victim: str, spawn, qshm_key_factory) -> None:
+    """A creator SIGKILLed at a random moment inside create(), 10 times: the survivor never hangs
+    and never crashes; within its timeout it creates or attaches, and reads what it wrote."""
+    import random
+
+    rng = random.Random(1234)
+    for _ in range(10):
+        key = qshm_key_factory()  # the plugin removes whatever the dead creator left
+        dead = spawn(victim)
+        dead.ok("key", key=key)
+        dead.send("create", size=64)
+        time.sleep(rng.uniform(0, 0.001))
+        dead.kill()
+        with QSharedMemory(key) as shm:
+            started = time.monotonic()
+            done = shm.create(64, timeout=2) or shm.attach(timeout=2)
+            assert time.monotonic() - started < 5
+            assert done, shm.errorString()
+            with shm.locked(timeout=2):
+                shm.data()[:4] = b"live"
+                assert bytes(shm.constData()[:4]) == b"live"

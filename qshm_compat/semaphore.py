@@ -171,15 +171,20 @@ class SysVSemaphoreHandle:
         return self.sem.value()
 
     def repair(self) -> None:
-        """Give a lock whose count went above 1 (no exclusion left) its count of 1 back.
+        """Give a lock its count of 1 back when no holder can be relying on it.
 
-        Qt resets the count to 1 in every ``create()`` "in case it survived a crash"; with
-        ``SEM_UNDO`` a crash cannot leave it taken, so a count of 0 means a live holder and is
-        left alone.
+        Qt resets the count to 1 in every ``create()`` "in case it survived a crash", even under a
+        live holder.  With ``SEM_UNDO`` a crash cannot leave the lock taken, so only two states
+        need it: a count above 1 (no exclusion left), and a count of 0 on a semaphore nobody ever
+        operated on (``sem_otime`` 0: its creator died between ``semget`` and ``SETVAL``).
+        A count of 0 after a ``semop`` means a live holder, and is left alone.
         """
+        sem = self.sem
         try:
-            if self.sem is not None and self.sem.value() > 1:
-                self.sem.set_value(1)
+            if sem is not None:
+                value = sem.value()
+                if value > 1 or (value == 0 and sem.last_op_time() == 0):
+                    sem.set_value(1)
         except OSError:
             pass  # removed meanwhile: the next operation re-makes it
 

@@ -238,6 +238,7 @@ class QSharedMemory:
             mode = AccessMode(mode)
         if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
+        self._sem_handle_repair()  # Qt would hang on a lock its creator never initialized
         locked = self._lock_internally(f"{_QSM}::attach", timeout)
         if locked is None:
             return False

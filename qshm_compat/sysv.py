@@ -266,6 +266,13 @@ class Semaphore:
             _raise(self.name)
         return int(v)
 
+    def last_op_time(self) -> int:
+        """``sem_otime``: when a ``semop`` last ran on it, 0 if none ever did (``IPC_STAT``)."""
+        ds = ffi.new("struct semid_ds *")
+        if lib.qshm_semctl_stat(self.semid, ds) == -1:
+            _raise(self.name)
+        return int(ds.sem_otime)
+
     def last_pid(self) -> int:
         """The pid of the last process that operated on the semaphore (``GETPID``)."""
         v = lib.qshm_semctl_cmd(self.semid, 0, lib.GETPID)

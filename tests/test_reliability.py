@@ -573,3 +573,21 @@ def test_killed_inside_create(victim: str, spawn, qshm_key_factory) -> None:
             with shm.locked(timeout=2):
                 shm.data()[:4] = b"live"
                 assert bytes(shm.constData()[:4]) == b"live"
+
+
+@pytest.mark.parametrize("call", ["create", "attach"])
+def test_lock_never_initialized_by_a_dead_creator(call: str, qshm_key: str) -> None:
+    """A creator killed between semget() and SETVAL leaves the lock at 0, never used: we give it
+    its 1 back (sem_otime is 0, so nobody can hold it) instead of waiting for ever; create()
+    then succeeds, and attach() reports NotFound (Qt's attach() waits for ever here)."""
+    sem_file = QSystemSemaphore.legacyNativeKey(qshm_key).nativeKey()
+    sysv.create_key_file(sem_file)
+    semid = sysv.sem_get(sysv.ftok(sem_file), True, sem_file)  # value 0, as semget leaves it
+    assert sysv.Semaphore(semid, sem_file).value() == 0
+    with QSharedMemory(qshm_key) as shm:
+        if call == "create":
+            assert shm.create(8, timeout=2), shm.errorString()
+            assert shm.lock(timeout=2) and shm.unlock()
+        else:
+            assert not shm.attach(timeout=2)
+            assert shm.error() == QSharedMemory.NotFound, shm.errorString()

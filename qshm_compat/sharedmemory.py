@@ -497,6 +497,9 @@ class QSharedMemory:
         text = f"{function}: unable to lock"
         if self._sem._timed_out:
             text += f" (timed out after {timeout:g} s; {self._lock_description()})"
+            # A timeout is ours, not an error of Qt's semaphore: left there, it would make the
+            # next initKey() fail (Qt checks the semaphore's error() after re-keying it).
+            self._sem._clear_error()
         self._set_error(SharedMemoryError.LockError, text)
 
     def _lock_description(self) -> str:

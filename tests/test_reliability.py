@@ -591,3 +591,69 @@ def test_lock_never_initialized_by_a_dead_creator(call: str, qshm_key: str) -> N
         else:
             assert not shm.attach(timeout=2)
             assert shm.error() == QSharedMemory.NotFound, shm.errorString()
+
+
+@pytest.mark.parametrize("victim", ["pyside6", "qshm"])
+def test_killed_inside_create_posix(victim: str, spawn, qshm_native_key_factory) -> None:
+    """The same on POSIX keys, where a lock has no undo: the survivor never hangs; it creates or
+    attaches, or (the victim died holding the lock) says within its timeout that the lock looks
+    abandoned."""
+    import random
+
+    rng = random.Random(4321)
+    outcomes = set()
+    for _ in range(10):
+        key = qshm_native_key_factory("posix")
+        dead = spawn(victim)
+        dead.ok("ipckey", mode="native", key=key.nativeKey())
+        dead.send("create", size=64)
+        time.sleep(rng.uniform(0, 0.001))
+        dead.kill()
+        with QSharedMemory(key) as shm:
+            started = time.monotonic()
+            done = shm.create(64, timeout=1) or shm.attach(timeout=1)
+            assert time.monotonic() - started < 5
+            if done:
+                outcomes.add("works")
+                with shm.locked(timeout=1):
+                    shm.data()[:4] = b"live"
+            else:
+                outcomes.add(shm.error().name)
+                assert shm.error() in (QSharedMemory.LockError, QSharedMemory.AlreadyExists), shm.errorString()
+                if shm.error() == QSharedMemory.LockError:
+                    assert "looks abandoned" in shm.errorString()
+    assert outcomes  # each of the ten ended one way or the other, none hung
+
+
+@pytest.mark.parametrize("creator", ["pyqt6", "qshm"])
+def test_creator_killed_while_attached_posix(creator: str, spawn, qshm_native_key: QNativeIpcKey) -> None:
+    """A POSIX creator dies while attached: the survivor keeps its data and detaches cleanly;
+    the object stays in /dev/shm, as Qt always leaves it (the plugin removes it)."""
+    dead = spawn(creator)
+    dead.ok("ipckey", mode="native", key=qshm_native_key.nativeKey())
+    dead.ok("create", size=16)
+    dead.ok("write", hex="a1b2c3d4")
+    with QSharedMemory(qshm_native_key) as shm:
+        assert shm.attach(timeout=5)
+        dead.kill()
+        assert bytes(shm.constData()[:4]) == bytes.fromhex("a1b2c3d4")
+        assert shm.detach(timeout=5)
+    assert posix.shm_exists(qshm_native_key.nativeKey())
+
+
+def test_a_timed_out_lock_leaves_no_error_behind(spawn, key: str) -> None:
+    """After lock(timeout) ran out, the next detach()/attach() work (a stale timeout error on the
+    lock semaphore would make Qt's initKey() check fail)."""
+    holder = spawn("cpp-qt5")
+    holder.ok("key", key=key)
+    holder.ok("create", size=8)
+    with QSharedMemory(key) as shm:
+        assert shm.attach(timeout=5)
+        holder.ok("lock")
+        assert not shm.lock(timeout=0.2)
+        assert not shm.detach(timeout=0.2)  # detach takes the lock too
+        holder.ok("unlock")
+        assert shm.detach(timeout=5), shm.errorString()
+        assert shm.attach(timeout=5), shm.errorString()
+        assert shm.error() == QSharedMemory.NoError
+    holder.ok("detach")

@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import AbstractSet, FrozenSet
 
-#: /dev/shm names the tests make (POSIX keys): fresh keys contain "qshm"; plus Qt's example key.
-DEV_SHM_NAMES = re.compile(r"qshm|QSharedMemoryExample|qipc_")
+#: /dev/shm names the tests make (POSIX keys): fresh keys contain "qshm"; plus Qt's example key,
+#: and glibc's temporary "sem.XXXXXX" files, which sem_open leaves when killed halfway through.
+DEV_SHM_NAMES = re.compile(r"qshm|QSharedMemoryExample|qipc_|^sem\.[A-Za-z0-9]{6}$")
 
 
 @dataclass(frozen=True)

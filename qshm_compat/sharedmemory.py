@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 
 from . import _memory, _registry, keys, posix, sysv
@@ -586,8 +587,9 @@ class _SysVSegment:
         if st is not None and not owner._allow_foreign:
             self._refuse_foreign_key_file(native, st)
         if not self._qt66():
-            # Qt <= 6.5 checks the file first, with its own (double-colon) message.
-            if st is None or not os.path.exists(native):
+            # Qt <= 6.5 checks the file first, with its own (double-colon) message.  The lstat
+            # above answers for a plain file; only a (followed) symlink needs a second look.
+            if st is None or (stat.S_ISLNK(st.st_mode) and not os.path.exists(native)):
                 owner._set_error(SharedMemoryError.NotFound, f"{_QSM}::handle:: UNIX key file doesn't exist")
                 raise _Failed
             try:
@@ -605,8 +607,6 @@ class _SysVSegment:
 
     def _refuse_foreign_key_file(self, native: str, st: os.stat_result) -> None:
         """Refuse a key file that is a symlink or not ours (Qt uses whatever it finds there)."""
-        import stat
-
         if stat.S_ISLNK(st.st_mode):
             self.owner._set_error(
                 SharedMemoryError.KeyError,

@@ -90,6 +90,16 @@ def peer_bytes(peer: Peer, key: str, value: Any, version: Optional[int]) -> tupl
     return put, data
 
 
+def qt_reads(peer: Peer, key: str, payload: bytes, **args: Any) -> dict:
+    """Put ``payload`` in a new segment under ``key`` and return the peer's ``variant_get``."""
+    with QSharedMemory(key) as shm:
+        assert shm.create(len(payload), timeout=5), shm.errorString()
+        with shm.locked(timeout=5):
+            shm.data()[:] = payload
+        peer.ok("key", key=key)
+        return peer.ok("variant_get", **args)
+
+
 def decode_whole(data: bytes, version: int, unwrap: bool) -> Any:
     """The one QVariant in ``data`` (Qt's JSON null arrives as QMetaType::Nullptr, id 51)."""
     reader = ds.Reader(data, version)
@@ -148,12 +158,7 @@ def test_python_variant_reads_in_qt(peer: Peer, key: str, version: Optional[int]
     writer = ds.Writer(used)  # Qt 5's descending QMap order up to Qt_5_15, Qt 6's above
     writer.write_qvariant(value)
     payload = writer.getvalue()
-    with QSharedMemory(key) as shm:
-        assert shm.create(len(payload), timeout=5), shm.errorString()
-        with shm.locked(timeout=5):
-            shm.data()[:] = payload
-        peer.ok("key", key=key)
-        got = peer.ok("variant_get", **version_args(version))
+    got = qt_reads(peer, key, payload, **version_args(version))
     assert (got["version"], got["status"], got["typeName"]) == (used, 0, "QVariantMap"), got
     assert got["size"] == len(payload)
     assert canon(got["value"]) == canon(value)
@@ -168,13 +173,7 @@ def test_python_scalar_variants_read_in_qt(peer: Peer, key: str, value: Any, typ
     """Single QVariants we stream have the Qt type our codec gives them, as Qt itself reads it."""
     writer = ds.Writer(peer.hello["datastreamVersion"])
     writer.write_qvariant(value)
-    payload = writer.getvalue()
-    with QSharedMemory(key) as shm:
-        assert shm.create(len(payload), timeout=5), shm.errorString()
-        with shm.locked(timeout=5):
-            shm.data()[:] = payload
-        peer.ok("key", key=key)
-        got = peer.ok("variant_get")
+    got = qt_reads(peer, key, writer.getvalue())
     assert got["typeName"] == type_name, got
     assert canon(got["value"]) == canon(value)
     if isinstance(value, float):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import secrets
 import signal
 import struct
@@ -20,6 +21,7 @@ import time
 
 import pytest
 
+from peers import Peer
 from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore, posix, sysv
 
 #: Increments per process in the contention test (CI: 20,000; a soak: QSHM_SOAK_COUNT=500000).
@@ -551,20 +553,23 @@ def test_close_at_exit_does_not_hang_on_an_abandoned_lock(qshm_native_key: QNati
     assert time.monotonic() - started < 15
 
 
+def _kill_inside_create(victim: Peer, key_request: dict, rng: random.Random) -> None:
+    """Key the victim, send it create(64) and SIGKILL it within the next millisecond."""
+    cmd = key_request.pop("cmd")
+    victim.ok(cmd, **key_request)
+    victim.send("create", size=64)
+    time.sleep(rng.uniform(0, 0.001))
+    victim.kill()
+
+
 @pytest.mark.parametrize("victim", ["cpp-qt5", "qshm"])
 def test_killed_inside_create(victim: str, spawn, qshm_key_factory) -> None:
     """A creator SIGKILLed at a random moment inside create(), 10 times: the survivor never hangs
     and never crashes; within its timeout it creates or attaches, and reads what it wrote."""
-    import random
-
     rng = random.Random(1234)
     for _ in range(10):
         key = qshm_key_factory()  # the plugin removes whatever the dead creator left
-        dead = spawn(victim)
-        dead.ok("key", key=key)
-        dead.send("create", size=64)
-        time.sleep(rng.uniform(0, 0.001))
-        dead.kill()
+        _kill_inside_create(spawn(victim), {"cmd": "key", "key": key}, rng)
         with QSharedMemory(key) as shm:
             started = time.monotonic()
             done = shm.create(64, timeout=2) or shm.attach(timeout=2)
@@ -599,18 +604,13 @@ def test_killed_inside_create_posix(victim: str, spawn, qshm_native_key_factory)
     attaches, or (the victim died holding the lock) says within its timeout that the lock looks
     abandoned."""
     import glob
-    import random
 
     rng = random.Random(4321)
     outcomes = set()
     before = set(glob.glob("/dev/shm/sem.??????"))
     for _ in range(10):
         key = qshm_native_key_factory("posix")
-        dead = spawn(victim)
-        dead.ok("ipckey", mode="native", key=key.nativeKey())
-        dead.send("create", size=64)
-        time.sleep(rng.uniform(0, 0.001))
-        dead.kill()
+        _kill_inside_create(spawn(victim), {"cmd": "ipckey", "mode": "native", "key": key.nativeKey()}, rng)
         with QSharedMemory(key) as shm:
             started = time.monotonic()
             done = shm.create(64, timeout=1) or shm.attach(timeout=1)

@@ -26,6 +26,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from localtime import local_timezone
+
 from qshm_compat import datastream as ds
 from qshm_compat.datastream import (
     QColor, QLine, QLineF, QPoint, QPointF, QRect, QRectF, QSize, QSizeF, QtOffsetZone, QVariant,
@@ -697,15 +699,8 @@ def test_user_types_round_trip() -> None:
 
 @pytest.fixture
 def berlin() -> Any:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+    with local_timezone("Europe/Berlin"):
+        yield
 
 
 def test_qt_5_0_streams_store_utc(berlin: None) -> None:

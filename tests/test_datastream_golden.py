@@ -27,16 +27,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import pickle
 import struct
-import time
 import zoneinfo
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from localtime import local_timezone
 from qshm_compat.datastream import (
     QColor, QLine, QLineF, QPoint, QPointF, QRect, QRectF, QSize, QSizeF, QtOffsetZone, QVariant,
     Reader, TypeId, Writer, unwrap,
@@ -57,15 +56,8 @@ PYOBJECT = "PyQt_PyObject"
 @pytest.fixture(autouse=True, scope="module")
 def berlin_time() -> Any:
     """Local time as the vectors were made (Qt_5_0 streams store local times converted to UTC)."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = DOCUMENT["header"]["environment"]["TZ"]
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+    with local_timezone(DOCUMENT["header"]["environment"]["TZ"]):
+        yield
 
 
 # -- descriptions to Python values -------------------------------------------------------------

@@ -305,10 +305,11 @@ def create_or_take_over(
     rows = [qinspect.inspect_ref(ref, machine) for ref in refs]
     target = shm.nativeKey()
     rows = [row for row in rows if row.segment.exists and row.ref.shm().nativeKey() == target]
-    steps = qinspect.plan_clean(rows, min_age=0.0)
-    kept = [s for s in steps if s.action == "keep" and s.kind in ("sysv-segment", "posix-shm")]
+    steps = qinspect.plan_clean(rows, min_age=0.0)  # never plans for a live key: it is kept whole
+    kept = [f"{row.verdict}: {row.reason}" for row in rows if row.verdict == "live"]
+    kept += [f"{s.name}: {s.reason}" for s in steps if s.action == "keep" and s.kind in ("sysv-segment", "posix-shm")]
     if kept or not rows:
-        why = "; ".join(f"{s.name}: {s.reason}" for s in kept) or "it is no longer there to look at"
+        why = "; ".join(kept) or "it is no longer there to look at"
         shm.close()
         raise SegmentInUseError(f"a segment of key {_show_key(key)} ({target}) already exists and is not stale: "
                                 f"{why}; it was left alone")

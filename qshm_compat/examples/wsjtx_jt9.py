@@ -191,7 +191,7 @@ class Jt9:
         self.program = os.path.realpath(found)
         self.threads = threads or min(max((os.cpu_count() or 2) - 1, 1), 3)  # as the GUI picks
         self._own_workdir = workdir is None
-        self.workdir = workdir or tempfile.mkdtemp(prefix="wsjtx-jt9-")
+        self.workdir = workdir or ""  # made by start()
         self.shm: Optional[QSharedMemory] = None
         self.view: Optional[StructView[DecData]] = None
         self.proc: Optional[subprocess.Popen[str]] = None
@@ -202,7 +202,16 @@ class Jt9:
 
     def start(self) -> Jt9:
         """Create the segment (after stopping an orphaned jt9 of a crashed run), start jt9."""
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> Jt9:
         self.shm = self._create_segment()
+        if self._own_workdir:
+            self.workdir = tempfile.mkdtemp(prefix="wsjtx-jt9-")
         self.view = StructView(self.shm, DecData, exact=True)
         with self.view.locked() as d:  # the GUI zeroes it, then to_jt9(0, 0, 0)
             ctypes.memset(ctypes.addressof(d), 0, DEC_DATA_SIZE)
@@ -346,8 +355,9 @@ class Jt9:
             if self.shm is not None:
                 self.shm.close(timeout=5)
             self.view = self.shm = None
-            if self._own_workdir:
+            if self._own_workdir and self.workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+                self.workdir = ""
 
     def __enter__(self) -> Jt9:
         return self.start()

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from . import inspect as qinspect
-from .errors import SharedMemoryError
+from .errors import AccessMode, SharedMemoryError
 from .exceptions import QshmError
 from .keys import QNativeIpcKey
-from .sharedmemory import AccessMode, QSharedMemory
+from .sharedmemory import QSharedMemory
 
 __all__ = ["StructView", "Field", "SegmentInUseError", "create_or_take_over"]
 

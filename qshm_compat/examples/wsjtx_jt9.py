@@ -215,9 +215,9 @@ class Jt9:
         self.view = StructView(self.shm, DecData, exact=True)
         with self.view.locked() as d:  # the GUI zeroes it, then to_jt9(0, 0, 0)
             ctypes.memset(ctypes.addressof(d), 0, DEC_DATA_SIZE)
-        data_dir, temp_dir = (os.path.join(self.workdir, d) for d in ("data", "temp"))
-        for d in (data_dir, temp_dir):
-            os.makedirs(d, exist_ok=True)
+        data_dir, temp_dir = (os.path.join(self.workdir, name) for name in ("data", "temp"))
+        for path in (data_dir, temp_dir):
+            os.makedirs(path, exist_ok=True)
         argv = [self.program, "-s", self.key, "-w", "1", "-m", str(self.threads),
                 "-e", os.path.dirname(self.program), "-a", data_dir, "-t", temp_dir]
         self.proc = subprocess.Popen(argv, cwd=temp_dir, env={**os.environ, "OMP_STACKSIZE": "4M"},

@@ -312,8 +312,12 @@ class Jt9:
                 line = self._lines.get(timeout=max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
                 raise Jt9Error(f"jt9 (pid {self.pid}) did not finish decoding within {self.timeout:g} s") from None
-            if line is None:
-                self.proc.wait(timeout=5) if self.proc else None
+            if line is None:  # end of output: jt9 died or is dying
+                assert self.proc is not None
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
                 self._alive("while decoding")
                 raise Jt9Error(f"jt9 (pid {self.pid}) closed its output while decoding")
             if "<DecodeFinished>" in line:
@@ -344,7 +348,8 @@ class Jt9:
                 except (TimeoutError, subprocess.TimeoutExpired):
                     self.proc.kill()
             if self.proc is not None:
-                self.proc.kill() if self.proc.poll() is None else None
+                if self.proc.poll() is None:
+                    self.proc.kill()
                 self.proc.wait(timeout=10)
                 for stream in (self.proc.stdout, self.proc.stderr):
                     if stream is not None:

@@ -220,6 +220,28 @@ def test_a_segment_of_the_wrong_size_is_refused_and_left_untouched(peer_name: st
     assert_no_leftovers(qshm_key)
 
 
+def test_jt9_itself_dies_on_a_segment_smaller_than_dec_data(qshm_key: str, tmp_path: Path) -> None:
+    """Why the size is checked: jt9 attaches to a 4096-byte segment, is told to decode, and dies of SIGSEGV."""
+    shm = QSharedMemory(qshm_key)
+    assert shm.create(4096), shm.errorString()
+    try:
+        with shm.locked(timeout=5):
+            shm.data()[4:8] = (1).to_bytes(4, "little")  # ipc[1] = 1: decode
+        proc = subprocess.Popen([_required("jt9"), "-s", qshm_key, "-w", "1", "-m", "1", "-a", str(tmp_path),
+                                 "-t", str(tmp_path)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        peers.STARTED_PIDS.add(proc.pid)
+        try:
+            assert proc.wait(timeout=60) == -signal.SIGSEGV
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    finally:
+        shm.close()
+    assert_no_leftovers(qshm_key)
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("peer_name", ["cpp-qt5", "pyqt5"])
 def test_a_crashed_runs_stale_segment_is_taken_over(peer_name: str, spawn, wavs: Dict[str, Path],

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-APT_PACKAGES="g++ pkg-config qtbase5-dev qt6-base-dev"
+APT_PACKAGES="g++ pkg-config qtbase5-dev qt6-base-dev wsjtx"
 missing=""
 for pkg in $APT_PACKAGES; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

@@ -58,6 +58,7 @@ import datetime as _dt
 import enum
 import io
 import math
+import os
 import struct
 import uuid
 import zlib
@@ -68,6 +69,22 @@ from urllib.parse import quote as _url_quote
 
 from .exceptions import DataStreamError, TruncatedError
 
+# The C inner loops (qshm_compat._codec, built with the package) decode the regular cases of the
+# hottest loops and hand everything else to the pure-Python code below, which is the
+# specification.  QSHM_PLAIN=1 in the environment (read once, here) selects the pure code alone.
+# Without the compiled helper the pure code is used too; an installed copy always has it
+# (tests/test_datastream_paths.py checks), so its absence there is a packaging bug.
+_C: Any
+if os.environ.get("QSHM_PLAIN", "") not in ("", "0"):
+    _C = None
+else:
+    try:
+        from . import _codec as _C
+    except ImportError:  # pragma: no cover - a source tree that was never built
+        _C = None
+#: ``"c"`` when the C inner loops are in use, ``"python"`` for the pure codec alone.
+BACKEND = "python" if _C is None else "c"
+
 __all__ = [
     "Qt_5_0", "Qt_5_1", "Qt_5_2", "Qt_5_3", "Qt_5_4", "Qt_5_5", "Qt_5_6", "Qt_5_7", "Qt_5_8",
     "Qt_5_9", "Qt_5_10", "Qt_5_11", "Qt_5_12", "Qt_5_13", "Qt_5_14", "Qt_5_15", "Qt_6_0",
@@ -75,7 +92,7 @@ __all__ = [
     "Qt_6_10", "Qt_6_11", "Qt_6_12", "DEFAULT_VERSION", "MIN_VERSION", "MAX_VERSION",
     "DEFAULT_MAX_DEPTH", "TypeId", "ColorSpec", "QPoint", "QPointF", "QSize", "QSizeF", "QRect",
     "QRectF", "QLine", "QLineF", "QColor", "QtOffsetZone", "QVariant", "Reader", "Writer",
-    "encode_image", "decode_image", "unwrap", "DataStreamError", "TruncatedError",
+    "encode_image", "decode_image", "unwrap", "DataStreamError", "TruncatedError", "BACKEND",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -632,10 +649,77 @@ def _decode_png(png: bytes, what: str, pos: int) -> Any:
     Image = _load_pil()
     try:
         img = Image.open(io.BytesIO(png), formats=["PNG"])
+        if _C is not None:
+            fast = _decode_png_pixels(Image, img, png)
+            if fast is not None:
+                return fast
         img.load()
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, bomb errors...)
         raise _corrupt(what, pos, f"Pillow cannot decode the PNG: {exc}") from exc
     return img
+
+
+# PNG colour type (8 bits per sample, as Qt writes them) -> (Pillow mode, bytes per pixel).
+_PNG_PLAIN_MODES = {6: ("RGBA", 4), 2: ("RGB", 3), 0: ("L", 1), 4: ("LA", 2)}
+_PNG_IHDR = struct.Struct(">IIBBBBB")
+
+
+def _decode_png_pixels(Image: Any, img: Any, png: bytes) -> Any:
+    """The pixels of a plain PNG, inflated in one call and unfiltered in C; None otherwise.
+
+    Pillow has parsed the header (``img``: mode, size, info, its size limits), so what is left is
+    what Pillow's decoder would do, only faster: one inflate of all IDAT data (zlib-ng when it is
+    installed) and the row filters in ``_codec.png_unfilter``.  Only 8-bit, non-interlaced
+    RGBA/RGB/L/LA images whose chunks after the first IDAT are IDATs and IEND take this path; for
+    anything else, and for any data that does not inflate to exactly the rows the header
+    announces, Pillow decodes (and reports the error) as before.
+    """
+    width, height, depth, ctype, _comp, _filt, interlace = _PNG_IHDR.unpack_from(png, 16)
+    plain = _PNG_PLAIN_MODES.get(ctype)
+    if (plain is None or depth != 8 or interlace or img.mode != plain[0]
+            or "transparency" in img.info or img.size != (width, height) or not width):
+        return None
+    mode, bpp = plain
+    mv = memoryview(png)
+    parts: list[memoryview] = []
+    pos = 8
+    while pos + 12 <= len(png):
+        length, ctype_ = _PNG_CHUNK_HEAD.unpack_from(png, pos)
+        if ctype_ == b"IDAT":
+            parts.append(mv[pos + 8:pos + 8 + length])
+        elif ctype_ == b"IEND":
+            break
+        elif parts:
+            return None  # a chunk after the image data: Pillow reads it into info
+        pos += 12 + length
+    try:
+        from zlib_ng import zlib_ng as inflater
+    except ImportError:  # the stdlib's zlib is no faster than Pillow's decoder
+        return None
+    rowbytes = width * bpp
+    # Inflate a few rows at a time (cache-sized pieces) and unfilter them straight into place.
+    step = max(1, (1 << 17) // (rowbytes + 1)) * (rowbytes + 1)
+    pixels = _C.new_bytearray(height * rowbytes)
+    d = inflater.decompressobj()
+    data: Any = b"".join(parts)
+    y = 0
+    try:
+        while y < height:
+            raw = d.decompress(data, min(step, (height - y) * (rowbytes + 1)))
+            data = d.unconsumed_tail
+            if not raw or len(raw) % (rowbytes + 1):
+                return None
+            y += _C.png_unfilter(raw, pixels, y, rowbytes, bpp)
+        if not d.eof and d.decompress(data, 1):
+            return None  # more data than the rows
+        if not d.eof or d.unused_data:
+            return None
+    except (inflater.error, ValueError):
+        return None
+    out = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
+    out.info = dict(img.info)
+    img.close()
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,7 +742,7 @@ class Reader:
     __slots__ = ("_buf", "_mv", "_size", "_pos", "_s", "_depth", "version", "byteorder",
                  "floating_point_precision", "max_depth", "user_types", "decode_images",
                  "_real", "_real2", "_real4", "_qt6_ids", "_sizes64", "_single", "_vhead",
-                 "_u32", "_i32", "_i8", "_dec", "_real_size")
+                 "_u32", "_i32", "_i8", "_dec", "_real_size", "_c", "_little")
 
     def __init__(self, data: bytes | bytearray | memoryview, version: int = DEFAULT_VERSION,
                  byteorder: Literal["big", "little"] = "big", *,
@@ -698,6 +782,8 @@ class Reader:
         self._real4 = s.f32x4 if single else s.f64x4
         self._qt6_ids = version >= Qt_6_0
         self._sizes64 = version >= Qt_6_7
+        self._c = _C
+        self._little = byteorder == "little"
 
     # -- position -------------------------------------------------------------------------------
 
@@ -894,6 +980,11 @@ class Reader:
     def read_qstringlist(self) -> list[str | None]:
         """QDataStream::operator>>(QStringList&)."""
         n = self._read_count("QStringList", 4)
+        if self._c is not None:
+            fast = self._c.read_strings(self._buf, self._pos, n, self._little)
+            if fast is not None:
+                items, self._pos = fast
+                return items  # type: ignore[no-any-return]
         buf, size, pos = self._buf, self._size, self._pos
         unpack_from = self._s.u32.unpack_from
         decode = self._s.decode
@@ -993,6 +1084,28 @@ class Reader:
         return self._read_variant(unwrap)
 
     def _read_variant(self, unwrap: bool) -> Any:
+        if self._c is not None:
+            value, self._pos = self._c.read_variants(
+                0, self._buf, self._pos, 0, self._little, self._single, unwrap, self._depth,
+                self.max_depth, QVariant, self._fallback)
+            return value
+        return self._read_variant_py(unwrap)
+
+    def _fallback(self, kind: int, pos: int, depth: int, unwrap: bool) -> tuple[Any, int]:
+        """For the C loops: the pure reader at ``pos`` for one variant (kind 0) or map key."""
+        saved = self._depth
+        self._pos = pos
+        self._depth = depth
+        try:
+            if kind == 0:
+                value = self._read_variant_py(unwrap)
+            else:
+                value = self._read_key("QVariantMap" if kind == 1 else "QVariantHash")
+        finally:
+            self._depth = saved
+        return value, self._pos
+
+    def _read_variant_py(self, unwrap: bool) -> Any:
         buf = self._buf
         pos = self._pos
         try:
@@ -1093,6 +1206,11 @@ class Reader:
         n = self._read_count("QVariantList", 5)
         self._enter("QVariantList")
         try:
+            if self._c is not None:
+                items, self._pos = self._c.read_variants(
+                    3, self._buf, self._pos, n, self._little, self._single, unwrap,
+                    self._depth, self.max_depth, QVariant, self._fallback)
+                return items  # type: ignore[no-any-return]
             rv = self._read_variant
             out = [rv(unwrap) for _ in range(n)]
         finally:
@@ -1111,29 +1229,33 @@ class Reader:
         n = self._read_count(what, 9)
         self._enter(what)
         try:
-            buf, size = self._buf, self._size
-            unpack_from = self._s.u32.unpack_from
-            decode = self._s.decode
+            if self._c is not None:
+                pairs, self._pos = self._c.read_variants(
+                    1 if what == "QVariantMap" else 2, self._buf, self._pos, n, self._little,
+                    self._single, unwrap, self._depth, self.max_depth, QVariant, self._fallback)
+                return pairs  # type: ignore[no-any-return]
             rv = self._read_variant
+            key = self._read_key
             out: dict[str, Any] = {}
-            pos = self._pos
             for _ in range(n):
-                try:
-                    (ln,) = unpack_from(buf, pos)
-                except struct.error:
-                    raise _truncated(f"{what} key", pos, 4, size - pos) from None
-                end = pos + 4 + ln
-                if ln >= _EXTENDED_SIZE or end > size or ln & 1:
-                    self._pos = pos
-                    key = self.read_qstring() or ""
-                else:
-                    key = decode(buf[pos + 4:end], "surrogatepass", True)[0]
-                    self._pos = end
-                out[key] = rv(unwrap)
-                pos = self._pos
+                k = key(what)
+                out[k] = rv(unwrap)
         finally:
             self._depth -= 1
         return out
+
+    def _read_key(self, what: str) -> str:
+        """A QVariantMap/Hash key: a QString, with a null key read as ``""``."""
+        buf, pos = self._buf, self._pos
+        try:
+            (ln,) = self._u32(buf, pos)
+        except struct.error:
+            raise _truncated(f"{what} key", pos, 4, self._size - pos) from None
+        end = pos + 4 + ln
+        if ln >= _EXTENDED_SIZE or end > self._size or ln & 1:
+            return self.read_qstring() or ""
+        self._pos = end
+        return str(self._dec(buf[pos + 4:end], "surrogatepass", True)[0])
 
     # -- geometry and colour --------------------------------------------------------------------
 

@@ -529,6 +529,366 @@ static PyObject *new_bytearray(PyObject *self, PyObject *arg)
     return PyByteArray_FromStringAndSize(NULL, n);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Encoding: appended to the Writer's bytearray.  Anything but the plainest values goes to
+ * fallback(value, depth), the pure writer, which appends to the same bytearray. */
+
+typedef struct {
+    PyObject *ba;
+    int little, descending, max_depth;
+    PyObject *fallback;
+    Py_UCS4 *scratch;
+    Py_ssize_t scratch_len;
+} WCtx;
+
+static unsigned char *grow(PyObject *ba, Py_ssize_t n)
+{
+    Py_ssize_t old = PyByteArray_Size(ba);
+    if (old < 0 || PyByteArray_Resize(ba, old + n) < 0)
+        return NULL;
+    return (unsigned char *)PyByteArray_AsString(ba) + old;
+}
+
+static void put_u32(unsigned char *p, uint32_t v, int little)
+{
+    int i;
+    for (i = 0; i < 4; i++)
+        p[little ? i : 3 - i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v, int little)
+{
+    int i;
+    for (i = 0; i < 8; i++)
+        p[little ? i : 7 - i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The code points of s in w->scratch; returns their number, -1 on error.  *astral is set when
+ * one needs a surrogate pair. */
+static Py_ssize_t to_ucs4(WCtx *w, PyObject *s, int *astral)
+{
+    Py_ssize_t n = PyUnicode_GetLength(s), i;
+    if (n < 0)
+        return -1;
+    if (n + 1 > w->scratch_len) {
+        Py_UCS4 *p = PyMem_Realloc(w->scratch, (size_t)(n + 1) * sizeof(Py_UCS4));
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->scratch = p;
+        w->scratch_len = n + 1;
+    }
+    if (n && PyUnicode_AsUCS4(s, w->scratch, w->scratch_len, 0) == NULL)
+        return -1;
+    *astral = 0;
+    for (i = 0; i < n; i++)
+        if (w->scratch[i] > 0xFFFF) {
+            *astral = 1;
+            break;
+        }
+    return n;
+}
+
+/* Append a QString (length + UTF-16, surrogates passed through).  1: too long for a 32-bit
+ * size (the caller falls back), 0: written, -1: error. */
+static int put_string(WCtx *w, PyObject *s)
+{
+    int astral;
+    Py_ssize_t n = to_ucs4(w, s, &astral), i, units = 0, nbytes;
+    unsigned char *p;
+    if (n < 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        units += w->scratch[i] > 0xFFFF ? 2 : 1;
+    nbytes = 2 * units;
+    if ((uint64_t)nbytes >= EXTENDED_SIZE)
+        return 1;
+    p = grow(w->ba, 4 + nbytes);
+    if (p == NULL)
+        return -1;
+    put_u32(p, (uint32_t)nbytes, w->little);
+    p += 4;
+    for (i = 0; i < n; i++) {
+        Py_UCS4 c = w->scratch[i];
+        unsigned u[2], k, m = 1;
+        if (c > 0xFFFF) {
+            c -= 0x10000;
+            u[0] = 0xD800 | (c >> 10);
+            u[1] = 0xDC00 | (c & 0x3FF);
+            m = 2;
+        } else {
+            u[0] = c;
+        }
+        for (k = 0; k < m; k++) {
+            p[w->little ? 0 : 1] = (unsigned char)(u[k] & 0xFF);
+            p[w->little ? 1 : 0] = (unsigned char)(u[k] >> 8);
+            p += 2;
+        }
+    }
+    return 0;
+}
+
+static int put_head(WCtx *w, uint32_t tid)
+{
+    unsigned char *p = grow(w->ba, 5);
+    if (p == NULL)
+        return -1;
+    put_u32(p, tid, w->little);
+    p[4] = 0;
+    return 0;
+}
+
+static int put_variant(WCtx *w, PyObject *v, int depth);
+
+static int call_wfallback(WCtx *w, PyObject *v, int depth)
+{
+    PyObject *r = PyObject_CallFunction(w->fallback, "Oi", v, depth);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Values of keys (a list) from mapping, each preceded by its key. */
+static int put_pairs(WCtx *w, PyObject *keys, PyObject *mapping, int depth)
+{
+    Py_ssize_t n = PyList_Size(keys), i;
+    if (n < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        PyObject *k = PyList_GetItem(keys, i), *v;
+        int rc;
+        if (k == NULL)
+            return -1;
+        if (!PyUnicode_CheckExact(k)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be str"); /* the caller checks */
+            return -1;
+        }
+        rc = put_string(w, k);
+        if (rc < 0 || (rc > 0 && call_wfallback(w, k, -1) < 0)) /* -1: write it as a QString */
+            return -1;
+        v = PyObject_GetItem(mapping, k);
+        if (v == NULL)
+            return -1;
+        rc = put_variant(w, v, depth);
+        Py_DECREF(v);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A dict value: its keys sorted as Qt does, if that is plain (all str keys, none needing
+ * surrogate pairs, none too long); 1 if not (the caller falls back), 0 written, -1 error. */
+static int put_dict(WCtx *w, PyObject *d, int depth)
+{
+    PyObject *keys = PyDict_Keys(d);
+    Py_ssize_t n, i;
+    unsigned char *p;
+    int rc = 1;
+    if (keys == NULL)
+        return -1;
+    n = PyList_Size(keys);
+    for (i = 0; i < n; i++) {
+        PyObject *k = PyList_GetItem(keys, i);
+        int astral;
+        if (!PyUnicode_CheckExact(k) || to_ucs4(w, k, &astral) < 0 || astral ||
+            PyUnicode_GetLength(k) >= (Py_ssize_t)(EXTENDED_SIZE / 4))
+            goto done;
+    }
+    if (PyList_Sort(keys) < 0)
+        goto done;
+    if (w->descending && PyList_Reverse(keys) < 0)
+        goto done;
+    p = grow(w->ba, 9);
+    if (p == NULL) {
+        rc = -1;
+        goto done;
+    }
+    put_u32(p, 8, w->little);
+    p[4] = 0;
+    put_u32(p + 5, (uint32_t)n, w->little);
+    rc = put_pairs(w, keys, d, depth + 1);
+done:
+    if (rc > 0)
+        PyErr_Clear();
+    Py_DECREF(keys);
+    return rc;
+}
+
+static int put_items(WCtx *w, PyObject *seq, int depth)
+{
+    Py_ssize_t n = PySequence_Size(seq), i;
+    if (n < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        PyObject *v = PySequence_GetItem(seq, i);
+        int rc;
+        if (v == NULL)
+            return -1;
+        rc = put_variant(w, v, depth);
+        Py_DECREF(v);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int put_variant(WCtx *w, PyObject *v, int depth)
+{
+    unsigned char *p;
+    if (PyUnicode_CheckExact(v)) {
+        Py_ssize_t mark = PyByteArray_Size(w->ba);
+        int rc;
+        if (put_head(w, 10) < 0)
+            return -1;
+        rc = put_string(w, v);
+        if (rc <= 0)
+            return rc;
+        if (PyByteArray_Resize(w->ba, mark) < 0) /* too long: the pure writer decides */
+            return -1;
+        return call_wfallback(w, v, depth);
+    }
+    if (PyBool_Check(v)) {
+        if ((p = grow(w->ba, 6)) == NULL)
+            return -1;
+        put_u32(p, 1, w->little);
+        p[4] = 0;
+        p[5] = v == Py_True;
+        return 0;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        if (!overflow && x >= INT32_MIN && x <= INT32_MAX) {
+            if ((p = grow(w->ba, 9)) == NULL)
+                return -1;
+            put_u32(p, 2, w->little);
+            p[4] = 0;
+            put_u32(p + 5, (uint32_t)(int32_t)x, w->little);
+            return 0;
+        }
+        return call_wfallback(w, v, depth);
+    }
+    if (PyFloat_CheckExact(v) && w->fallback != NULL) {
+        double d = PyFloat_AsDouble(v);
+        uint64_t u;
+        if ((p = grow(w->ba, 13)) == NULL)
+            return -1;
+        memcpy(&u, &d, 8);
+        put_u32(p, 6, w->little);
+        p[4] = 0;
+        put_u64(p + 5, u, w->little);
+        return 0;
+    }
+    if ((PyDict_CheckExact(v) || PyList_CheckExact(v)) &&
+        (depth + 1 > w->max_depth || depth + 1 > MAX_C_DEPTH))
+        return call_wfallback(w, v, depth);
+    if (PyDict_CheckExact(v)) {
+        Py_ssize_t mark = PyByteArray_Size(w->ba);
+        int rc = put_dict(w, v, depth);
+        if (rc <= 0)
+            return rc;
+        if (PyByteArray_Resize(w->ba, mark) < 0)
+            return -1;
+        return call_wfallback(w, v, depth);
+    }
+    if (PyList_CheckExact(v)) {
+        Py_ssize_t n = PyList_Size(v);
+        if ((uint64_t)n >= EXTENDED_SIZE)
+            return call_wfallback(w, v, depth);
+        if ((p = grow(w->ba, 9)) == NULL)
+            return -1;
+        put_u32(p, 9, w->little);
+        p[4] = 0;
+        put_u32(p + 5, (uint32_t)n, w->little);
+        return put_items(w, v, depth + 1);
+    }
+    return call_wfallback(w, v, depth);
+}
+
+/* write_strings(ba, seq, little) -> True when written (all items str or None, none too long),
+ * False with nothing written otherwise. */
+static PyObject *write_strings(PyObject *self, PyObject *args)
+{
+    WCtx w;
+    PyObject *seq;
+    Py_ssize_t n, i, mark;
+    (void)self;
+    memset(&w, 0, sizeof w);
+    if (!PyArg_ParseTuple(args, "O!Op", &PyByteArray_Type, &w.ba, &seq, &w.little))
+        return NULL;
+    n = PySequence_Size(seq);
+    if (n < 0)
+        return NULL;
+    mark = PyByteArray_Size(w.ba);
+    for (i = 0; i < n; i++) {
+        PyObject *s = PySequence_GetItem(seq, i);
+        int rc;
+        unsigned char *p;
+        if (s == NULL)
+            goto fail;
+        if (s == Py_None) {
+            Py_DECREF(s);
+            if ((p = grow(w.ba, 4)) == NULL)
+                goto fail;
+            put_u32(p, NULL_SIZE, w.little);
+            continue;
+        }
+        rc = PyUnicode_CheckExact(s) ? put_string(&w, s) : 1;
+        Py_DECREF(s);
+        if (rc < 0)
+            goto fail;
+        if (rc > 0) {
+            PyMem_Free(w.scratch);
+            if (PyByteArray_Resize(w.ba, mark) < 0)
+                return NULL;
+            Py_RETURN_FALSE;
+        }
+    }
+    PyMem_Free(w.scratch);
+    Py_RETURN_TRUE;
+fail:
+    PyMem_Free(w.scratch);
+    return NULL;
+}
+
+/* write_variants(what, ba, obj, keys, little, descending, depth, max_depth, fallback)
+ * what 0: obj is one QVariant value; 1: keys (a list, in order) and their values in the
+ * mapping obj; 3: obj is a sequence of values.  double precision only (the caller checks). */
+static PyObject *write_variants(PyObject *self, PyObject *args)
+{
+    WCtx w;
+    PyObject *obj, *keys;
+    int what, depth, rc;
+    (void)self;
+    memset(&w, 0, sizeof w);
+    if (!PyArg_ParseTuple(args, "iO!OOppiiO", &what, &PyByteArray_Type, &w.ba, &obj, &keys,
+                          &w.little, &w.descending, &depth, &w.max_depth, &w.fallback))
+        return NULL;
+    if (what == 0)
+        rc = put_variant(&w, obj, depth);
+    else if (what == 1) {
+        if (!PyList_Check(keys)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be a list");
+            return NULL;
+        }
+        rc = put_pairs(&w, keys, obj, depth);
+    } else if (what == 3)
+        rc = put_items(&w, obj, depth);
+    else {
+        PyErr_SetString(PyExc_ValueError, "bad request");
+        rc = -1;
+    }
+    PyMem_Free(w.scratch);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"read_strings", read_strings, METH_VARARGS,
      "read_strings(data, pos, n, little) -> (list, end), or None if an item is not regular"},
@@ -537,6 +897,10 @@ static PyMethodDef methods[] = {
      "fallback) -> (value, end)"},
     {"png_unfilter", png_unfilter, METH_VARARGS,
      "png_unfilter(raw, out, y0, rowbytes, bpp) -> rows written"},
+    {"write_strings", write_strings, METH_VARARGS,
+     "write_strings(ba, seq, little) -> True if written, False (nothing written) if not plain"},
+    {"write_variants", write_variants, METH_VARARGS,
+     "write_variants(what, ba, obj, keys, little, descending, depth, max_depth, fallback)"},
     {"new_bytearray", new_bytearray, METH_O, "new_bytearray(n) -> an unfilled bytearray"},
     {NULL, NULL, 0, NULL},
 };

@@ -1504,7 +1504,8 @@ class Writer:
     """
 
     __slots__ = ("_buf", "_s", "_depth", "version", "byteorder", "floating_point_precision",
-                 "qmap_order", "max_depth", "user_types", "_single", "_qt6_ids", "_sizes64")
+                 "qmap_order", "max_depth", "user_types", "_single", "_qt6_ids", "_sizes64",
+                 "_c", "_little")
 
     def __init__(self, version: int = DEFAULT_VERSION,
                  byteorder: Literal["big", "little"] = "big", *,
@@ -1528,6 +1529,9 @@ class Writer:
         self._single = floating_point_precision == "single"
         self._qt6_ids = version >= Qt_6_0
         self._sizes64 = version >= Qt_6_7
+        # The C loops write double precision only; single precision streams use the pure code.
+        self._c = None if self._single else _C
+        self._little = byteorder == "little"
 
     def getvalue(self) -> bytes:
         """Everything written so far."""
@@ -1670,6 +1674,8 @@ class Writer:
     def write_qstringlist(self, values: Sequence[str | None]) -> None:
         """QDataStream::operator<<(const QStringList&)."""
         self.write_size(len(values))
+        if self._c is not None and self._c.write_strings(self._buf, values, self._little):
+            return
         data = self._encode_strings(values)
         if data is not None:
             self._buf += data
@@ -1795,6 +1801,26 @@ class Writer:
         None: an invalid QVariant; date, time, datetime, UUID, the geometry classes, QColor and PIL
         images their Qt types).
         """
+        if self._c is not None:
+            self._c.write_variants(0, self._buf, value, None, self._little,
+                                   self.qmap_order == "descending", self._depth, self.max_depth,
+                                   self._fallback)
+        else:
+            self._write_qvariant_py(value)
+
+    def _fallback(self, value: Any, depth: int) -> None:
+        """For the C loops: the pure writer for one variant (or, with depth -1, one key)."""
+        if depth < 0:
+            self.write_qstring(value)
+            return
+        saved = self._depth
+        self._depth = depth
+        try:
+            self._write_qvariant_py(value)
+        finally:
+            self._depth = saved
+
+    def _write_qvariant_py(self, value: Any) -> None:
         tp = type(value)
         buf = self._buf
         s = self._s
@@ -1883,6 +1909,11 @@ class Writer:
         self.write_size(len(values))
         self._enter("QVariantList")
         try:
+            if self._c is not None:
+                self._c.write_variants(3, self._buf, values, None, self._little,
+                                       self.qmap_order == "descending", self._depth,
+                                       self.max_depth, self._fallback)
+                return
             wv = self.write_qvariant
             for v in values:
                 wv(v)
@@ -1908,6 +1939,13 @@ class Writer:
             self._depth -= 1
 
     def _write_variant_pairs(self, keys: Iterable[str], mapping: Mapping[str, Any]) -> None:
+        if self._c is not None:
+            keys = list(keys)
+            if all(type(k) is str for k in keys):
+                self._c.write_variants(1, self._buf, mapping, keys, self._little,
+                                       self.qmap_order == "descending", self._depth,
+                                       self.max_depth, self._fallback)
+                return
         encode = self._s.encode
         u32 = self._s.u32.pack
         wv = self.write_qvariant

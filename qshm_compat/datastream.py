@@ -56,6 +56,7 @@ from __future__ import annotations
 import codecs
 import datetime as _dt
 import enum
+import importlib
 import io
 import math
 import os
@@ -74,14 +75,16 @@ from .exceptions import DataStreamError, TruncatedError
 # specification.  QSHM_PLAIN=1 in the environment (read once, here) selects the pure code alone.
 # Without the compiled helper the pure code is used too; an installed copy always has it
 # (tests/test_datastream_paths.py checks), so its absence there is a packaging bug.
-_C: Any
-if os.environ.get("QSHM_PLAIN", "") not in ("", "0"):
-    _C = None
-else:
+def _load_codec() -> Any:
+    if os.environ.get("QSHM_PLAIN", "") not in ("", "0"):
+        return None
     try:
-        from . import _codec as _C
+        return importlib.import_module("qshm_compat._codec")
     except ImportError:  # pragma: no cover - a source tree that was never built
-        _C = None
+        return None
+
+
+_C: Any = _load_codec()
 #: ``"c"`` when the C inner loops are in use, ``"python"`` for the pure codec alone.
 BACKEND = "python" if _C is None else "c"
 
@@ -693,9 +696,10 @@ def _decode_png_pixels(Image: Any, img: Any, png: bytes) -> Any:
             return None  # a chunk after the image data: Pillow reads it into info
         pos += 12 + length
     try:
-        from zlib_ng import zlib_ng as inflater
+        from zlib_ng import zlib_ng as inflater  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # the stdlib's zlib is no faster than Pillow's decoder
         return None
+    error: Any = inflater.error
     rowbytes = width * bpp
     # Inflate a few rows at a time (cache-sized pieces) and unfilter them straight into place.
     step = max(1, (1 << 17) // (rowbytes + 1)) * (rowbytes + 1)
@@ -714,7 +718,7 @@ def _decode_png_pixels(Image: Any, img: Any, png: bytes) -> Any:
             return None  # more data than the rows
         if not d.eof or d.unused_data:
             return None
-    except (inflater.error, ValueError):
+    except (error, ValueError):
         return None
     out = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
     out.info = dict(img.info)
@@ -1403,7 +1407,10 @@ class Reader:
         through IEND and its CRC.  ``decode=True`` returns a loaded ``PIL.Image.Image``,
         ``decode=False`` the PNG ``bytes``; ``None`` (the default) uses the reader's
         ``decode_images``, and if that is ``None`` too, a PIL image when Pillow is installed and
-        the PNG bytes when it is not.
+        the PNG bytes when it is not.  The image's pixels are always loaded: 8-bit RGBA, RGB, L
+        and LA PNGs come back as a plain ``PIL.Image.Image`` decoded by the C path (with
+        zlib-ng), others as the ``PngImageFile`` Pillow decoded; mode, size, pixels and
+        ``info`` are the same either way.
         """
         pos = self._pos
         (marker,) = self._unpack(self._s.i32, "QImage")

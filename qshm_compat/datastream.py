@@ -1463,31 +1463,6 @@ def _write_nothing(w: Writer, value: Any) -> None:
         raise TypeError(f"QVariant Nullptr holds None, not {type(value).__name__}")
 
 
-_VARIANT_READERS: dict[int, Callable[[Reader], Any]] = {
-    TypeId.Nullptr: _read_nothing,
-    TypeId.Bool: Reader.read_bool, TypeId.Int: Reader.read_int32,
-    TypeId.UInt: Reader.read_uint32, TypeId.LongLong: Reader.read_int64,
-    TypeId.ULongLong: Reader.read_uint64, TypeId.Double: Reader.read_double,
-    TypeId.QChar: Reader.read_qchar, TypeId.QString: Reader.read_qstring,
-    TypeId.QStringList: Reader.read_qstringlist, TypeId.QByteArray: Reader.read_qbytearray,
-    TypeId.QBitArray: Reader.read_qbitarray, TypeId.QDate: Reader.read_qdate,
-    TypeId.QTime: Reader.read_qtime, TypeId.QDateTime: Reader.read_qdatetime,
-    TypeId.QUrl: Reader.read_qurl, TypeId.QRect: Reader.read_qrect,
-    TypeId.QRectF: Reader.read_qrectf, TypeId.QSize: Reader.read_qsize,
-    TypeId.QSizeF: Reader.read_qsizef, TypeId.QLine: Reader.read_qline,
-    TypeId.QLineF: Reader.read_qlinef, TypeId.QPoint: Reader.read_qpoint,
-    TypeId.QPointF: Reader.read_qpointf, TypeId.QUuid: Reader.read_quuid,
-    # long is streamed as a qint64 on every platform (Qt 5 and Qt 6 both widen it).
-    TypeId.Long: Reader.read_int64, TypeId.ULong: Reader.read_uint64,
-    TypeId.Short: Reader.read_int16, TypeId.UShort: Reader.read_uint16,
-    TypeId.Char: Reader.read_int8, TypeId.SChar: Reader.read_int8,
-    TypeId.UChar: Reader.read_uint8, TypeId.Float: Reader.read_float,
-    TypeId.QByteArrayList: Reader.read_qbytearraylist,
-    TypeId.Char16: _read_char16, TypeId.Char32: Reader.read_uint32,
-    TypeId.QColor: Reader.read_qcolor,
-    TypeId.QImage: lambda r: r.read_qimage(), TypeId.QPixmap: lambda r: r.read_qpixmap(),
-}
-
 _VARIANT_CONTAINERS: dict[int, Callable[[Reader, bool], Any]] = {
     TypeId.QVariantList: lambda r, u: r.read_qvariantlist(unwrap=u),
     TypeId.QVariantMap: lambda r, u: r.read_qvariantmap(unwrap=u),
@@ -2188,31 +2163,55 @@ def _write_char16(w: Writer, value: int) -> None:
     w.write_uint16(value)
 
 
-_VARIANT_WRITERS: dict[int, Callable[[Writer, Any], None]] = {
-    TypeId.Nullptr: _write_nothing,
-    TypeId.Bool: Writer.write_bool, TypeId.Int: Writer.write_int32,
-    TypeId.UInt: Writer.write_uint32, TypeId.LongLong: Writer.write_int64,
-    TypeId.ULongLong: Writer.write_uint64, TypeId.Double: Writer.write_double,
-    TypeId.QChar: Writer.write_qchar, TypeId.QString: Writer.write_qstring,
-    TypeId.QStringList: Writer.write_qstringlist, TypeId.QByteArray: Writer.write_qbytearray,
-    TypeId.QBitArray: Writer.write_qbitarray, TypeId.QDate: Writer.write_qdate,
-    TypeId.QTime: Writer.write_qtime, TypeId.QDateTime: Writer.write_qdatetime,
-    TypeId.QUrl: Writer.write_qurl, TypeId.QRect: Writer.write_qrect,
-    TypeId.QRectF: Writer.write_qrectf, TypeId.QSize: Writer.write_qsize,
-    TypeId.QSizeF: Writer.write_qsizef, TypeId.QLine: Writer.write_qline,
-    TypeId.QLineF: Writer.write_qlinef, TypeId.QPoint: Writer.write_qpoint,
-    TypeId.QPointF: Writer.write_qpointf, TypeId.QUuid: Writer.write_quuid,
-    TypeId.Long: Writer.write_int64, TypeId.ULong: Writer.write_uint64,
-    TypeId.Short: Writer.write_int16, TypeId.UShort: Writer.write_uint16,
-    TypeId.Char: Writer.write_int8, TypeId.SChar: Writer.write_int8,
-    TypeId.UChar: Writer.write_uint8, TypeId.Float: Writer.write_float,
-    TypeId.QByteArrayList: Writer.write_qbytearraylist,
-    TypeId.Char16: _write_char16, TypeId.Char32: Writer.write_uint32,
-    TypeId.QColor: Writer.write_qcolor,
-    TypeId.QImage: Writer.write_qimage, TypeId.QPixmap: Writer.write_qpixmap,
-    TypeId.QVariantList: Writer.write_qvariantlist, TypeId.QVariantMap: Writer.write_qvariantmap,
-    TypeId.QVariantHash: Writer.write_qvarianthash,
+# What each QVariant type id reads and writes: one row per wire format.  (The containers
+# QVariantList/Map/Hash read with an ``unwrap`` flag, so _VARIANT_CONTAINERS has their readers.)
+_VARIANT_CODECS: dict[int, tuple[Callable[[Reader], Any] | None, Callable[[Writer, Any], None]]] = {
+    TypeId.Nullptr: (_read_nothing, _write_nothing),
+    TypeId.Bool: (Reader.read_bool, Writer.write_bool),
+    TypeId.Int: (Reader.read_int32, Writer.write_int32),
+    TypeId.UInt: (Reader.read_uint32, Writer.write_uint32),
+    TypeId.LongLong: (Reader.read_int64, Writer.write_int64),
+    TypeId.ULongLong: (Reader.read_uint64, Writer.write_uint64),
+    TypeId.Double: (Reader.read_double, Writer.write_double),
+    TypeId.QChar: (Reader.read_qchar, Writer.write_qchar),
+    TypeId.QString: (Reader.read_qstring, Writer.write_qstring),
+    TypeId.QStringList: (Reader.read_qstringlist, Writer.write_qstringlist),
+    TypeId.QByteArray: (Reader.read_qbytearray, Writer.write_qbytearray),
+    TypeId.QBitArray: (Reader.read_qbitarray, Writer.write_qbitarray),
+    TypeId.QDate: (Reader.read_qdate, Writer.write_qdate),
+    TypeId.QTime: (Reader.read_qtime, Writer.write_qtime),
+    TypeId.QDateTime: (Reader.read_qdatetime, Writer.write_qdatetime),
+    TypeId.QUrl: (Reader.read_qurl, Writer.write_qurl),
+    TypeId.QRect: (Reader.read_qrect, Writer.write_qrect),
+    TypeId.QRectF: (Reader.read_qrectf, Writer.write_qrectf),
+    TypeId.QSize: (Reader.read_qsize, Writer.write_qsize),
+    TypeId.QSizeF: (Reader.read_qsizef, Writer.write_qsizef),
+    TypeId.QLine: (Reader.read_qline, Writer.write_qline),
+    TypeId.QLineF: (Reader.read_qlinef, Writer.write_qlinef),
+    TypeId.QPoint: (Reader.read_qpoint, Writer.write_qpoint),
+    TypeId.QPointF: (Reader.read_qpointf, Writer.write_qpointf),
+    TypeId.QUuid: (Reader.read_quuid, Writer.write_quuid),
+    # long is streamed as a qint64 on every platform (Qt 5 and Qt 6 both widen it).
+    TypeId.Long: (Reader.read_int64, Writer.write_int64),
+    TypeId.ULong: (Reader.read_uint64, Writer.write_uint64),
+    TypeId.Short: (Reader.read_int16, Writer.write_int16),
+    TypeId.UShort: (Reader.read_uint16, Writer.write_uint16),
+    TypeId.Char: (Reader.read_int8, Writer.write_int8),
+    TypeId.SChar: (Reader.read_int8, Writer.write_int8),
+    TypeId.UChar: (Reader.read_uint8, Writer.write_uint8),
+    TypeId.Float: (Reader.read_float, Writer.write_float),
+    TypeId.QByteArrayList: (Reader.read_qbytearraylist, Writer.write_qbytearraylist),
+    TypeId.Char16: (_read_char16, _write_char16),
+    TypeId.Char32: (Reader.read_uint32, Writer.write_uint32),
+    TypeId.QColor: (Reader.read_qcolor, Writer.write_qcolor),
+    TypeId.QImage: (lambda r: r.read_qimage(), Writer.write_qimage),
+    TypeId.QPixmap: (lambda r: r.read_qpixmap(), Writer.write_qpixmap),
+    TypeId.QVariantList: (None, Writer.write_qvariantlist),
+    TypeId.QVariantMap: (None, Writer.write_qvariantmap),
+    TypeId.QVariantHash: (None, Writer.write_qvarianthash),
 }
+_VARIANT_READERS = {tid: rd for tid, (rd, _) in _VARIANT_CODECS.items() if rd is not None}
+_VARIANT_WRITERS = {tid: wr for tid, (_, wr) in _VARIANT_CODECS.items()}
 
 
 # --------------------------------------------------------------------------------------------

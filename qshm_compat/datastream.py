@@ -56,8 +56,10 @@ from __future__ import annotations
 import codecs
 import datetime as _dt
 import enum
+import importlib
 import io
 import math
+import os
 import struct
 import uuid
 import zlib
@@ -68,6 +70,24 @@ from urllib.parse import quote as _url_quote
 
 from .exceptions import DataStreamError, TruncatedError
 
+# The C inner loops (qshm_compat._codec, built with the package) decode the regular cases of the
+# hottest loops and hand everything else to the pure-Python code below, which is the
+# specification.  QSHM_PLAIN=1 in the environment (read once, here) selects the pure code alone.
+# Without the compiled helper the pure code is used too; an installed copy always has it
+# (tests/test_datastream_paths.py checks), so its absence there is a packaging bug.
+def _load_codec() -> Any:
+    if os.environ.get("QSHM_PLAIN", "") not in ("", "0"):
+        return None
+    try:
+        return importlib.import_module("qshm_compat._codec")
+    except ImportError:  # pragma: no cover - a source tree that was never built
+        return None
+
+
+_C: Any = _load_codec()
+#: ``"c"`` when the C inner loops are in use, ``"python"`` for the pure codec alone.
+BACKEND = "python" if _C is None else "c"
+
 __all__ = [
     "Qt_5_0", "Qt_5_1", "Qt_5_2", "Qt_5_3", "Qt_5_4", "Qt_5_5", "Qt_5_6", "Qt_5_7", "Qt_5_8",
     "Qt_5_9", "Qt_5_10", "Qt_5_11", "Qt_5_12", "Qt_5_13", "Qt_5_14", "Qt_5_15", "Qt_6_0",
@@ -75,7 +95,7 @@ __all__ = [
     "Qt_6_10", "Qt_6_11", "Qt_6_12", "DEFAULT_VERSION", "MIN_VERSION", "MAX_VERSION",
     "DEFAULT_MAX_DEPTH", "TypeId", "ColorSpec", "QPoint", "QPointF", "QSize", "QSizeF", "QRect",
     "QRectF", "QLine", "QLineF", "QColor", "QtOffsetZone", "QVariant", "Reader", "Writer",
-    "encode_image", "decode_image", "unwrap", "DataStreamError", "TruncatedError",
+    "encode_image", "decode_image", "unwrap", "DataStreamError", "TruncatedError", "BACKEND",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -632,10 +652,78 @@ def _decode_png(png: bytes, what: str, pos: int) -> Any:
     Image = _load_pil()
     try:
         img = Image.open(io.BytesIO(png), formats=["PNG"])
+        if _C is not None:
+            fast = _decode_png_pixels(Image, img, png)
+            if fast is not None:
+                return fast
         img.load()
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, bomb errors...)
         raise _corrupt(what, pos, f"Pillow cannot decode the PNG: {exc}") from exc
     return img
+
+
+# PNG colour type (8 bits per sample, as Qt writes them) -> (Pillow mode, bytes per pixel).
+_PNG_PLAIN_MODES = {6: ("RGBA", 4), 2: ("RGB", 3), 0: ("L", 1), 4: ("LA", 2)}
+_PNG_IHDR = struct.Struct(">IIBBBBB")
+
+
+def _decode_png_pixels(Image: Any, img: Any, png: bytes) -> Any:
+    """The pixels of a plain PNG, inflated in one call and unfiltered in C; None otherwise.
+
+    Pillow has parsed the header (``img``: mode, size, info, its size limits), so what is left is
+    what Pillow's decoder would do, only faster: one inflate of all IDAT data (zlib-ng when it is
+    installed) and the row filters in ``_codec.png_unfilter``.  Only 8-bit, non-interlaced
+    RGBA/RGB/L/LA images whose chunks after the first IDAT are IDATs and IEND take this path; for
+    anything else, and for any data that does not inflate to exactly the rows the header
+    announces, Pillow decodes (and reports the error) as before.
+    """
+    width, height, depth, ctype, _comp, _filt, interlace = _PNG_IHDR.unpack_from(png, 16)
+    plain = _PNG_PLAIN_MODES.get(ctype)
+    if (plain is None or depth != 8 or interlace or img.mode != plain[0]
+            or "transparency" in img.info or img.size != (width, height) or not width):
+        return None
+    mode, bpp = plain
+    mv = memoryview(png)
+    parts: list[memoryview] = []
+    pos = 8
+    while pos + 12 <= len(png):
+        length, ctype_ = _PNG_CHUNK_HEAD.unpack_from(png, pos)
+        if ctype_ == b"IDAT":
+            parts.append(mv[pos + 8:pos + 8 + length])
+        elif ctype_ == b"IEND":
+            break
+        elif parts:
+            return None  # a chunk after the image data: Pillow reads it into info
+        pos += 12 + length
+    try:
+        from zlib_ng import zlib_ng as inflater  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the stdlib's zlib is no faster than Pillow's decoder
+        return None
+    error: Any = inflater.error
+    rowbytes = width * bpp
+    # Inflate a few rows at a time (cache-sized pieces) and unfilter them straight into place.
+    step = max(1, (1 << 17) // (rowbytes + 1)) * (rowbytes + 1)
+    pixels = _C.new_bytearray(height * rowbytes)
+    d = inflater.decompressobj()
+    data: Any = b"".join(parts)
+    y = 0
+    try:
+        while y < height:
+            raw = d.decompress(data, min(step, (height - y) * (rowbytes + 1)))
+            data = d.unconsumed_tail
+            if not raw or len(raw) % (rowbytes + 1):
+                return None
+            y += _C.png_unfilter(raw, pixels, y, rowbytes, bpp)
+        if not d.eof and d.decompress(data, 1):
+            return None  # more data than the rows
+        if not d.eof or d.unused_data:
+            return None
+    except (error, ValueError):
+        return None
+    out = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
+    out.info = dict(img.info)
+    img.close()
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,7 +746,7 @@ class Reader:
     __slots__ = ("_buf", "_mv", "_size", "_pos", "_s", "_depth", "version", "byteorder",
                  "floating_point_precision", "max_depth", "user_types", "decode_images",
                  "_real", "_real2", "_real4", "_qt6_ids", "_sizes64", "_single", "_vhead",
-                 "_u32", "_i32", "_i8", "_dec", "_real_size")
+                 "_u32", "_i32", "_i8", "_dec", "_real_size", "_c", "_little")
 
     def __init__(self, data: bytes | bytearray | memoryview, version: int = DEFAULT_VERSION,
                  byteorder: Literal["big", "little"] = "big", *,
@@ -698,6 +786,8 @@ class Reader:
         self._real4 = s.f32x4 if single else s.f64x4
         self._qt6_ids = version >= Qt_6_0
         self._sizes64 = version >= Qt_6_7
+        self._c = _C
+        self._little = byteorder == "little"
 
     # -- position -------------------------------------------------------------------------------
 
@@ -894,6 +984,11 @@ class Reader:
     def read_qstringlist(self) -> list[str | None]:
         """QDataStream::operator>>(QStringList&)."""
         n = self._read_count("QStringList", 4)
+        if self._c is not None:
+            fast = self._c.read_strings(self._buf, self._pos, n, self._little)
+            if fast is not None:
+                items, self._pos = fast
+                return items  # type: ignore[no-any-return]
         buf, size, pos = self._buf, self._size, self._pos
         unpack_from = self._s.u32.unpack_from
         decode = self._s.decode
@@ -993,6 +1088,28 @@ class Reader:
         return self._read_variant(unwrap)
 
     def _read_variant(self, unwrap: bool) -> Any:
+        if self._c is not None:
+            value, self._pos = self._c.read_variants(
+                0, self._buf, self._pos, 0, self._little, self._single, unwrap, self._depth,
+                self.max_depth, QVariant, self._fallback)
+            return value
+        return self._read_variant_py(unwrap)
+
+    def _fallback(self, kind: int, pos: int, depth: int, unwrap: bool) -> tuple[Any, int]:
+        """For the C loops: the pure reader at ``pos`` for one variant (kind 0) or map key."""
+        saved = self._depth
+        self._pos = pos
+        self._depth = depth
+        try:
+            if kind == 0:
+                value = self._read_variant_py(unwrap)
+            else:
+                value = self._read_key("QVariantMap" if kind == 1 else "QVariantHash")
+        finally:
+            self._depth = saved
+        return value, self._pos
+
+    def _read_variant_py(self, unwrap: bool) -> Any:
         buf = self._buf
         pos = self._pos
         try:
@@ -1093,6 +1210,11 @@ class Reader:
         n = self._read_count("QVariantList", 5)
         self._enter("QVariantList")
         try:
+            if self._c is not None:
+                items, self._pos = self._c.read_variants(
+                    3, self._buf, self._pos, n, self._little, self._single, unwrap,
+                    self._depth, self.max_depth, QVariant, self._fallback)
+                return items  # type: ignore[no-any-return]
             rv = self._read_variant
             out = [rv(unwrap) for _ in range(n)]
         finally:
@@ -1111,29 +1233,33 @@ class Reader:
         n = self._read_count(what, 9)
         self._enter(what)
         try:
-            buf, size = self._buf, self._size
-            unpack_from = self._s.u32.unpack_from
-            decode = self._s.decode
+            if self._c is not None:
+                pairs, self._pos = self._c.read_variants(
+                    1 if what == "QVariantMap" else 2, self._buf, self._pos, n, self._little,
+                    self._single, unwrap, self._depth, self.max_depth, QVariant, self._fallback)
+                return pairs  # type: ignore[no-any-return]
             rv = self._read_variant
+            key = self._read_key
             out: dict[str, Any] = {}
-            pos = self._pos
             for _ in range(n):
-                try:
-                    (ln,) = unpack_from(buf, pos)
-                except struct.error:
-                    raise _truncated(f"{what} key", pos, 4, size - pos) from None
-                end = pos + 4 + ln
-                if ln >= _EXTENDED_SIZE or end > size or ln & 1:
-                    self._pos = pos
-                    key = self.read_qstring() or ""
-                else:
-                    key = decode(buf[pos + 4:end], "surrogatepass", True)[0]
-                    self._pos = end
-                out[key] = rv(unwrap)
-                pos = self._pos
+                k = key(what)
+                out[k] = rv(unwrap)
         finally:
             self._depth -= 1
         return out
+
+    def _read_key(self, what: str) -> str:
+        """A QVariantMap/Hash key: a QString, with a null key read as ``""``."""
+        buf, pos = self._buf, self._pos
+        try:
+            (ln,) = self._u32(buf, pos)
+        except struct.error:
+            raise _truncated(f"{what} key", pos, 4, self._size - pos) from None
+        end = pos + 4 + ln
+        if ln >= _EXTENDED_SIZE or end > self._size or ln & 1:
+            return self.read_qstring() or ""
+        self._pos = end
+        return str(self._dec(buf[pos + 4:end], "surrogatepass", True)[0])
 
     # -- geometry and colour --------------------------------------------------------------------
 
@@ -1281,7 +1407,10 @@ class Reader:
         through IEND and its CRC.  ``decode=True`` returns a loaded ``PIL.Image.Image``,
         ``decode=False`` the PNG ``bytes``; ``None`` (the default) uses the reader's
         ``decode_images``, and if that is ``None`` too, a PIL image when Pillow is installed and
-        the PNG bytes when it is not.
+        the PNG bytes when it is not.  The image's pixels are always loaded: 8-bit RGBA, RGB, L
+        and LA PNGs come back as a plain ``PIL.Image.Image`` decoded by the C path (with
+        zlib-ng), others as the ``PngImageFile`` Pillow decoded; mode, size, pixels and
+        ``info`` are the same either way.
         """
         pos = self._pos
         (marker,) = self._unpack(self._s.i32, "QImage")
@@ -1334,31 +1463,6 @@ def _write_nothing(w: Writer, value: Any) -> None:
         raise TypeError(f"QVariant Nullptr holds None, not {type(value).__name__}")
 
 
-_VARIANT_READERS: dict[int, Callable[[Reader], Any]] = {
-    TypeId.Nullptr: _read_nothing,
-    TypeId.Bool: Reader.read_bool, TypeId.Int: Reader.read_int32,
-    TypeId.UInt: Reader.read_uint32, TypeId.LongLong: Reader.read_int64,
-    TypeId.ULongLong: Reader.read_uint64, TypeId.Double: Reader.read_double,
-    TypeId.QChar: Reader.read_qchar, TypeId.QString: Reader.read_qstring,
-    TypeId.QStringList: Reader.read_qstringlist, TypeId.QByteArray: Reader.read_qbytearray,
-    TypeId.QBitArray: Reader.read_qbitarray, TypeId.QDate: Reader.read_qdate,
-    TypeId.QTime: Reader.read_qtime, TypeId.QDateTime: Reader.read_qdatetime,
-    TypeId.QUrl: Reader.read_qurl, TypeId.QRect: Reader.read_qrect,
-    TypeId.QRectF: Reader.read_qrectf, TypeId.QSize: Reader.read_qsize,
-    TypeId.QSizeF: Reader.read_qsizef, TypeId.QLine: Reader.read_qline,
-    TypeId.QLineF: Reader.read_qlinef, TypeId.QPoint: Reader.read_qpoint,
-    TypeId.QPointF: Reader.read_qpointf, TypeId.QUuid: Reader.read_quuid,
-    # long is streamed as a qint64 on every platform (Qt 5 and Qt 6 both widen it).
-    TypeId.Long: Reader.read_int64, TypeId.ULong: Reader.read_uint64,
-    TypeId.Short: Reader.read_int16, TypeId.UShort: Reader.read_uint16,
-    TypeId.Char: Reader.read_int8, TypeId.SChar: Reader.read_int8,
-    TypeId.UChar: Reader.read_uint8, TypeId.Float: Reader.read_float,
-    TypeId.QByteArrayList: Reader.read_qbytearraylist,
-    TypeId.Char16: _read_char16, TypeId.Char32: Reader.read_uint32,
-    TypeId.QColor: Reader.read_qcolor,
-    TypeId.QImage: lambda r: r.read_qimage(), TypeId.QPixmap: lambda r: r.read_qpixmap(),
-}
-
 _VARIANT_CONTAINERS: dict[int, Callable[[Reader, bool], Any]] = {
     TypeId.QVariantList: lambda r, u: r.read_qvariantlist(unwrap=u),
     TypeId.QVariantMap: lambda r, u: r.read_qvariantmap(unwrap=u),
@@ -1382,7 +1486,8 @@ class Writer:
     """
 
     __slots__ = ("_buf", "_s", "_depth", "version", "byteorder", "floating_point_precision",
-                 "qmap_order", "max_depth", "user_types", "_single", "_qt6_ids", "_sizes64")
+                 "qmap_order", "max_depth", "user_types", "_single", "_qt6_ids", "_sizes64",
+                 "_c", "_little")
 
     def __init__(self, version: int = DEFAULT_VERSION,
                  byteorder: Literal["big", "little"] = "big", *,
@@ -1406,6 +1511,9 @@ class Writer:
         self._single = floating_point_precision == "single"
         self._qt6_ids = version >= Qt_6_0
         self._sizes64 = version >= Qt_6_7
+        # The C loops write double precision only; single precision streams use the pure code.
+        self._c = None if self._single else _C
+        self._little = byteorder == "little"
 
     def getvalue(self) -> bytes:
         """Everything written so far."""
@@ -1548,6 +1656,8 @@ class Writer:
     def write_qstringlist(self, values: Sequence[str | None]) -> None:
         """QDataStream::operator<<(const QStringList&)."""
         self.write_size(len(values))
+        if self._c is not None and self._c.write_strings(self._buf, values, self._little):
+            return
         data = self._encode_strings(values)
         if data is not None:
             self._buf += data
@@ -1673,6 +1783,26 @@ class Writer:
         None: an invalid QVariant; date, time, datetime, UUID, the geometry classes, QColor and PIL
         images their Qt types).
         """
+        if self._c is not None:
+            self._c.write_variants(0, self._buf, value, None, self._little,
+                                   self.qmap_order == "descending", self._depth, self.max_depth,
+                                   self._fallback)
+        else:
+            self._write_qvariant_py(value)
+
+    def _fallback(self, value: Any, depth: int) -> None:
+        """For the C loops: the pure writer for one variant (or, with depth -1, one key)."""
+        if depth < 0:
+            self.write_qstring(value)
+            return
+        saved = self._depth
+        self._depth = depth
+        try:
+            self._write_qvariant_py(value)
+        finally:
+            self._depth = saved
+
+    def _write_qvariant_py(self, value: Any) -> None:
         tp = type(value)
         buf = self._buf
         s = self._s
@@ -1761,6 +1891,11 @@ class Writer:
         self.write_size(len(values))
         self._enter("QVariantList")
         try:
+            if self._c is not None:
+                self._c.write_variants(3, self._buf, values, None, self._little,
+                                       self.qmap_order == "descending", self._depth,
+                                       self.max_depth, self._fallback)
+                return
             wv = self.write_qvariant
             for v in values:
                 wv(v)
@@ -1786,6 +1921,13 @@ class Writer:
             self._depth -= 1
 
     def _write_variant_pairs(self, keys: Iterable[str], mapping: Mapping[str, Any]) -> None:
+        if self._c is not None:
+            keys = list(keys)
+            if all(type(k) is str for k in keys):
+                self._c.write_variants(1, self._buf, mapping, keys, self._little,
+                                       self.qmap_order == "descending", self._depth,
+                                       self.max_depth, self._fallback)
+                return
         encode = self._s.encode
         u32 = self._s.u32.pack
         wv = self.write_qvariant
@@ -2021,31 +2163,55 @@ def _write_char16(w: Writer, value: int) -> None:
     w.write_uint16(value)
 
 
-_VARIANT_WRITERS: dict[int, Callable[[Writer, Any], None]] = {
-    TypeId.Nullptr: _write_nothing,
-    TypeId.Bool: Writer.write_bool, TypeId.Int: Writer.write_int32,
-    TypeId.UInt: Writer.write_uint32, TypeId.LongLong: Writer.write_int64,
-    TypeId.ULongLong: Writer.write_uint64, TypeId.Double: Writer.write_double,
-    TypeId.QChar: Writer.write_qchar, TypeId.QString: Writer.write_qstring,
-    TypeId.QStringList: Writer.write_qstringlist, TypeId.QByteArray: Writer.write_qbytearray,
-    TypeId.QBitArray: Writer.write_qbitarray, TypeId.QDate: Writer.write_qdate,
-    TypeId.QTime: Writer.write_qtime, TypeId.QDateTime: Writer.write_qdatetime,
-    TypeId.QUrl: Writer.write_qurl, TypeId.QRect: Writer.write_qrect,
-    TypeId.QRectF: Writer.write_qrectf, TypeId.QSize: Writer.write_qsize,
-    TypeId.QSizeF: Writer.write_qsizef, TypeId.QLine: Writer.write_qline,
-    TypeId.QLineF: Writer.write_qlinef, TypeId.QPoint: Writer.write_qpoint,
-    TypeId.QPointF: Writer.write_qpointf, TypeId.QUuid: Writer.write_quuid,
-    TypeId.Long: Writer.write_int64, TypeId.ULong: Writer.write_uint64,
-    TypeId.Short: Writer.write_int16, TypeId.UShort: Writer.write_uint16,
-    TypeId.Char: Writer.write_int8, TypeId.SChar: Writer.write_int8,
-    TypeId.UChar: Writer.write_uint8, TypeId.Float: Writer.write_float,
-    TypeId.QByteArrayList: Writer.write_qbytearraylist,
-    TypeId.Char16: _write_char16, TypeId.Char32: Writer.write_uint32,
-    TypeId.QColor: Writer.write_qcolor,
-    TypeId.QImage: Writer.write_qimage, TypeId.QPixmap: Writer.write_qpixmap,
-    TypeId.QVariantList: Writer.write_qvariantlist, TypeId.QVariantMap: Writer.write_qvariantmap,
-    TypeId.QVariantHash: Writer.write_qvarianthash,
+# What each QVariant type id reads and writes: one row per wire format.  (The containers
+# QVariantList/Map/Hash read with an ``unwrap`` flag, so _VARIANT_CONTAINERS has their readers.)
+_VARIANT_CODECS: dict[int, tuple[Callable[[Reader], Any] | None, Callable[[Writer, Any], None]]] = {
+    TypeId.Nullptr: (_read_nothing, _write_nothing),
+    TypeId.Bool: (Reader.read_bool, Writer.write_bool),
+    TypeId.Int: (Reader.read_int32, Writer.write_int32),
+    TypeId.UInt: (Reader.read_uint32, Writer.write_uint32),
+    TypeId.LongLong: (Reader.read_int64, Writer.write_int64),
+    TypeId.ULongLong: (Reader.read_uint64, Writer.write_uint64),
+    TypeId.Double: (Reader.read_double, Writer.write_double),
+    TypeId.QChar: (Reader.read_qchar, Writer.write_qchar),
+    TypeId.QString: (Reader.read_qstring, Writer.write_qstring),
+    TypeId.QStringList: (Reader.read_qstringlist, Writer.write_qstringlist),
+    TypeId.QByteArray: (Reader.read_qbytearray, Writer.write_qbytearray),
+    TypeId.QBitArray: (Reader.read_qbitarray, Writer.write_qbitarray),
+    TypeId.QDate: (Reader.read_qdate, Writer.write_qdate),
+    TypeId.QTime: (Reader.read_qtime, Writer.write_qtime),
+    TypeId.QDateTime: (Reader.read_qdatetime, Writer.write_qdatetime),
+    TypeId.QUrl: (Reader.read_qurl, Writer.write_qurl),
+    TypeId.QRect: (Reader.read_qrect, Writer.write_qrect),
+    TypeId.QRectF: (Reader.read_qrectf, Writer.write_qrectf),
+    TypeId.QSize: (Reader.read_qsize, Writer.write_qsize),
+    TypeId.QSizeF: (Reader.read_qsizef, Writer.write_qsizef),
+    TypeId.QLine: (Reader.read_qline, Writer.write_qline),
+    TypeId.QLineF: (Reader.read_qlinef, Writer.write_qlinef),
+    TypeId.QPoint: (Reader.read_qpoint, Writer.write_qpoint),
+    TypeId.QPointF: (Reader.read_qpointf, Writer.write_qpointf),
+    TypeId.QUuid: (Reader.read_quuid, Writer.write_quuid),
+    # long is streamed as a qint64 on every platform (Qt 5 and Qt 6 both widen it).
+    TypeId.Long: (Reader.read_int64, Writer.write_int64),
+    TypeId.ULong: (Reader.read_uint64, Writer.write_uint64),
+    TypeId.Short: (Reader.read_int16, Writer.write_int16),
+    TypeId.UShort: (Reader.read_uint16, Writer.write_uint16),
+    TypeId.Char: (Reader.read_int8, Writer.write_int8),
+    TypeId.SChar: (Reader.read_int8, Writer.write_int8),
+    TypeId.UChar: (Reader.read_uint8, Writer.write_uint8),
+    TypeId.Float: (Reader.read_float, Writer.write_float),
+    TypeId.QByteArrayList: (Reader.read_qbytearraylist, Writer.write_qbytearraylist),
+    TypeId.Char16: (_read_char16, _write_char16),
+    TypeId.Char32: (Reader.read_uint32, Writer.write_uint32),
+    TypeId.QColor: (Reader.read_qcolor, Writer.write_qcolor),
+    TypeId.QImage: (lambda r: r.read_qimage(), Writer.write_qimage),
+    TypeId.QPixmap: (lambda r: r.read_qpixmap(), Writer.write_qpixmap),
+    TypeId.QVariantList: (None, Writer.write_qvariantlist),
+    TypeId.QVariantMap: (None, Writer.write_qvariantmap),
+    TypeId.QVariantHash: (None, Writer.write_qvarianthash),
 }
+_VARIANT_READERS = {tid: rd for tid, (rd, _) in _VARIANT_CODECS.items() if rd is not None}
+_VARIANT_WRITERS = {tid: wr for tid, (_, wr) in _VARIANT_CODECS.items()}
 
 
 # --------------------------------------------------------------------------------------------

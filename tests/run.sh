@@ -38,7 +38,7 @@ $PIP install \
     "PyQt5==5.15.11" "PyQt5-Qt5==5.15.19" \
     "PyQt6==6.11.0" "PyQt6-Qt6==6.11.2" \
     "PySide6-Essentials==6.12.0" \
-    "pytest>=7" pytest-timeout pytest-xdist hypothesis numpy Pillow
+    "pytest>=7" pytest-timeout pytest-xdist hypothesis numpy Pillow zlib-ng
 echo "== pip install qshm_compat from this tree"
 $PIP install "cffi>=1.15" setuptools wheel
 $PIP install --force-reinstall --no-deps --no-build-isolation "$ROOT"

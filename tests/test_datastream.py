@@ -866,10 +866,14 @@ def test_without_pillow_images_read_as_png_bytes(monkeypatch: pytest.MonkeyPatch
 
 
 def test_importing_the_codec_loads_neither_pillow_nor_qt() -> None:
-    """The module is pure: importing it pulls in no Pillow, no Qt binding, no native extension."""
+    """Importing the codec pulls in no Pillow, zlib-ng, Qt binding or OS extension (_native).
+
+    Its own C loops (qshm_compat._codec) may load; ``import qshm_compat`` loads not even those
+    (test_packaging)."""
     code = ("import sys, qshm_compat.datastream\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('PIL', 'PyQt5', 'PyQt6', 'PySide6', 'numpy') or m == 'qshm_compat._native']\n"
+            "('PIL', 'PyQt5', 'PyQt6', 'PySide6', 'numpy', 'zlib_ng') "
+            "or m == 'qshm_compat._native']\n"
             "assert not bad, bad\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=60)

@@ -181,8 +181,14 @@ def run(key: Optional[str], hold: Optional[float] = None) -> int:
     sys.stdout.flush()
     status = 0
     try:
+        # The child imports this very copy of the package: "python -m qshm_compat" would put its
+        # working directory first on sys.path, and in a clone's root that is the source tree.
+        # Only the package is taken from here; everything else (Pillow...) the usual way.
+        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = (f"import sys; sys.path.insert(0, {home!r}); import qshm_compat; del sys.path[0]; "
+                "from qshm_compat.cli import main; raise SystemExit(main())")
         done = subprocess.run(
-            [sys.executable, "-m", "qshm_compat", "demo", "--child", "--key", key],
+            [sys.executable, "-c", code, "demo", "--child", "--key", key],
             stdout=subprocess.PIPE, text=True, timeout=60,
         )
         sys.stdout.write(done.stdout)

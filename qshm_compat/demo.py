@@ -42,7 +42,7 @@ _CHECKSUM = re.compile(r"sha1 ([0-9a-f]{40})")
 _HINTS = (
     "To see it in Qt: start Qt's Shared Memory Example (examples/corelib/ipc/sharedmemory of Qt "
     "5.15 or Qt 6.0-6.5) with the same TMPDIR as this demo (the key files live in "
-    "QDir::tempPath()), run `python -m qshm_compat demo --hold 60` and press \"Load Image From "
+    "QDir::tempPath()), run `qshm demo --hold 60` and press \"Load Image From "
     "Shared Memory\" while the demo holds the segment.",
     "The Qt 6.8 example uses the native key QNativeIpcKey(\"QSharedMemoryExample\") instead "
     "(POSIX /dev/shm/QSharedMemoryExample on Linux): qshm_compat.write_image(QNativeIpcKey("

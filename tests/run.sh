@@ -16,6 +16,12 @@
 #   that would need compiling fails here;
 # - an sdist (.tar.gz) is built and installed from that archive (this needs gcc, as any sdist).
 set -euo pipefail
+# QSHM_INSTALL is relative to where this was started from, not to the tree.
+if [ -n "${QSHM_INSTALL:-}" ]; then
+    given=$QSHM_INSTALL
+    QSHM_INSTALL=$(realpath -e -- "$given" 2>/dev/null) ||
+        { echo "tests/run.sh: QSHM_INSTALL=$given: no such file" >&2; exit 1; }
+fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -56,10 +62,11 @@ case "${QSHM_INSTALL:-}" in
     $PIP install --force-reinstall --no-deps --no-build-isolation "$ROOT"
     ;;
 *.whl)
-    INSTALL=$(cd "$(dirname "$QSHM_INSTALL")" && pwd)/$(basename "$QSHM_INSTALL")
+    INSTALL=$QSHM_INSTALL
     echo "== pip install $INSTALL, with no C compiler on PATH"
     # A PATH of links to every program on PATH but the compilers and linkers.
     NOCC=$(mktemp -d /tmp/qshm-nocc.XXXXXX)
+    trap 'rm -rf "$NOCC"' EXIT  # if the install fails (exec below would skip the trap)
     IFS=: read -ra dirs <<<"$PATH"
     for dir in "${dirs[@]}"; do
         for prog in "$dir"/*; do
@@ -78,10 +85,10 @@ case "${QSHM_INSTALL:-}" in
     done
     $PIP uninstall -y qshm_compat >/dev/null 2>&1 || true
     PATH=$NOCC $PIP install --only-binary=:all: "$INSTALL"
-    rm -rf "$NOCC"
+    rm -rf "$NOCC" && trap - EXIT
     ;;
 *)
-    INSTALL=$(cd "$(dirname "$QSHM_INSTALL")" && pwd)/$(basename "$QSHM_INSTALL")
+    INSTALL=$QSHM_INSTALL
     echo "== pip install $INSTALL (built from source)"
     $PIP uninstall -y qshm_compat >/dev/null 2>&1 || true
     $PIP install --force-reinstall --no-deps --no-cache-dir "$INSTALL"

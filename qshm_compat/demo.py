@@ -42,7 +42,7 @@ _CHECKSUM = re.compile(r"sha1 ([0-9a-f]{40})")
 _HINTS = (
     "To see it in Qt: start Qt's Shared Memory Example (examples/corelib/ipc/sharedmemory of Qt "
     "5.15 or Qt 6.0-6.5) with the same TMPDIR as this demo (the key files live in "
-    "QDir::tempPath()), run `python -m qshm_compat demo --hold 60` and press \"Load Image From "
+    "QDir::tempPath()), run `qshm demo --hold 60` and press \"Load Image From "
     "Shared Memory\" while the demo holds the segment.",
     "The Qt 6.8 example uses the native key QNativeIpcKey(\"QSharedMemoryExample\") instead "
     "(POSIX /dev/shm/QSharedMemoryExample on Linux): qshm_compat.write_image(QNativeIpcKey("
@@ -181,8 +181,14 @@ def run(key: Optional[str], hold: Optional[float] = None) -> int:
     sys.stdout.flush()
     status = 0
     try:
+        # The child imports this very copy of the package: "python -m qshm_compat" would put its
+        # working directory first on sys.path, and in a clone's root that is the source tree.
+        # Only the package is taken from here; everything else (Pillow...) the usual way.
+        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = (f"import sys; sys.path.insert(0, {home!r}); import qshm_compat; del sys.path[0]; "
+                "from qshm_compat.cli import main; raise SystemExit(main())")
         done = subprocess.run(
-            [sys.executable, "-m", "qshm_compat", "demo", "--child", "--key", key],
+            [sys.executable, "-c", code, "demo", "--child", "--key", key],
             stdout=subprocess.PIPE, text=True, timeout=60,
         )
         sys.stdout.write(done.stdout)

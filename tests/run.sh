@@ -9,7 +9,19 @@
 #   PyQt5, PyQt6 and PySide6 from PyPI;
 # - the C++ peers, built by interop_fixtures/build.sh.
 # Every peer is required: a missing one fails the run, it is never skipped.
+#
+# QSHM_INSTALL=FILE tests a release file instead of the tree (the tests are still this tree's):
+# - a wheel (.whl) is installed with pip --only-binary=:all: and no C compiler on PATH (cc, gcc,
+#   g++, clang, zig... are hidden while it installs: the C++ peers are built before), so a wheel
+#   that would need compiling fails here;
+# - an sdist (.tar.gz) is built and installed from that archive (this needs gcc, as any sdist).
 set -euo pipefail
+# QSHM_INSTALL is relative to where this was started from, not to the tree.
+if [ -n "${QSHM_INSTALL:-}" ]; then
+    given=$QSHM_INSTALL
+    QSHM_INSTALL=$(realpath -e -- "$given" 2>/dev/null) ||
+        { echo "tests/run.sh: QSHM_INSTALL=$given: no such file" >&2; exit 1; }
+fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -39,12 +51,50 @@ $PIP install \
     "PyQt6==6.11.0" "PyQt6-Qt6==6.11.2" \
     "PySide6-Essentials==6.12.0" \
     "pytest>=7" pytest-timeout pytest-xdist hypothesis numpy Pillow zlib-ng
-echo "== pip install qshm_compat from this tree"
 $PIP install "cffi>=1.15" setuptools wheel
-$PIP install --force-reinstall --no-deps --no-build-isolation "$ROOT"
 
 echo "== building the C++ peers"
 bash interop_fixtures/build.sh
+
+case "${QSHM_INSTALL:-}" in
+"")
+    echo "== pip install qshm_compat from this tree"
+    $PIP install --force-reinstall --no-deps --no-build-isolation "$ROOT"
+    ;;
+*.whl)
+    INSTALL=$QSHM_INSTALL
+    echo "== pip install $INSTALL, with no C compiler on PATH"
+    # A PATH of links to every program on PATH but the compilers and linkers.
+    NOCC=$(mktemp -d /tmp/qshm-nocc.XXXXXX)
+    trap 'rm -rf "$NOCC"' EXIT  # if the install fails (exec below would skip the trap)
+    IFS=: read -ra dirs <<<"$PATH"
+    for dir in "${dirs[@]}"; do
+        for prog in "$dir"/*; do
+            name=${prog##*/}
+            case "$name" in
+            cc | c++ | c89* | c99* | cpp* | gcc* | g++* | clang* | zig* | tcc | ld | ld.* | *-gcc* | *-g++* | *-cc | *-c++ | *-ld* | *-cpp*) continue ;;
+            esac
+            if [ -x "$prog" ] && [ ! -e "$NOCC/$name" ]; then ln -s "$prog" "$NOCC/$name"; fi
+        done
+    done
+    for compiler in cc gcc c++ g++ clang zig ld x86_64-linux-gnu-gcc; do
+        if PATH=$NOCC command -v "$compiler" >/dev/null; then
+            echo "tests/run.sh: $compiler is still on the no-compiler PATH" >&2
+            exit 1
+        fi
+    done
+    $PIP uninstall -y qshm_compat >/dev/null 2>&1 || true
+    PATH=$NOCC $PIP install --only-binary=:all: "$INSTALL"
+    rm -rf "$NOCC" && trap - EXIT
+    ;;
+*)
+    INSTALL=$QSHM_INSTALL
+    echo "== pip install $INSTALL (built from source)"
+    $PIP uninstall -y qshm_compat >/dev/null 2>&1 || true
+    $PIP install --force-reinstall --no-deps --no-cache-dir "$INSTALL"
+    ;;
+esac
+export QSHM_INSTALL=${INSTALL:-}
 
 echo "== pytest"
 # The pytest script (not "python -m pytest") keeps the source tree off sys.path, and

@@ -158,7 +158,7 @@ def test_installed_from_what_tests_run_sh_was_given() -> None:
     if wanted.endswith(".whl"):
         tags = [line.split(": ", 1)[1] for line in (dist.read_text("WHEEL") or "").splitlines()
                 if line.startswith("Tag: ")]
-        assert tags and all(t.startswith("cp39-abi3-manylinux") for t in tags), tags
+        assert tags and all(t.startswith("cp311-abi3-manylinux") for t in tags), tags
         installed = Path(qshm_compat.__file__).resolve().parent
         with zipfile.ZipFile(wanted) as whl:
             modules = [n for n in whl.namelist() if n.endswith(".so")]

@@ -297,9 +297,7 @@ class QSharedMemory:
     def lock(self, timeout: Optional[float] = None) -> bool:
         """``QSharedMemory::lock``; with ``timeout`` (seconds), False once it runs out."""
         if self._locked_by_me:
-            import warnings
-
-            warnings.warn("QSharedMemory::lock: already locked", RuntimeWarning, stacklevel=2)
+            _warn_already_locked()
             return True
         if timeout is None and self._take() == 0:
             self._locked_by_me = True
@@ -352,6 +350,8 @@ class QSharedMemory:
         only unmapped from this process, without the last-one-out removal.
         """
         if self._locked_by_me:
+            if self.isAttached():
+                _warn_already_locked()  # Qt's destructor detaches through lock() first
             self.unlock()
         if self.isAttached() and not self.detach(timeout=timeout) and self.isAttached():
             self._segment.unmap_only()
@@ -481,7 +481,10 @@ class QSharedMemory:
         lock for this key, or this object holds it already: then it stays held afterwards,
         where Qt would release it under its caller).  None: not had; the error is set.
         """
-        if not self._locks() or self._locked_by_me:
+        if not self._locks():
+            return False
+        if self._locked_by_me:
+            _warn_already_locked()  # Qt's QSharedMemoryLocker calls lock(), which warns
             return False
         if (timeout is None and self._take() == 0) or self._sem._modify(-1, timeout):
             self._set_fast()
@@ -865,6 +868,13 @@ class _Locked:
 
     def __exit__(self, *exc_info: object) -> None:
         self._shm.unlock()
+
+
+def _warn_already_locked() -> None:
+    """Qt's qWarning when lock() is called by the object that holds the lock."""
+    import warnings
+
+    warnings.warn("QSharedMemory::lock: already locked", RuntimeWarning, stacklevel=3)
 
 
 def _no_fast() -> int:

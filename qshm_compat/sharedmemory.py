@@ -84,14 +84,14 @@ class QSharedMemory:
 
     def __init__(
         self,
-        key: Any = "",
+        key: Any = None,
         parent: Any = None,
         *,
         qt_version: Union[str, Tuple[int, ...], None] = None,
         allow_foreign: bool = False,
     ):
         if key is not None and not isinstance(key, (str, QNativeIpcKey)):
-            parent, key = key, ""  # QSharedMemory(parent): Qt's overload without a key
+            parent, key = key, None  # QSharedMemory(parent): Qt's overload without a key
         self._parent = parent
         self._allow_foreign = allow_foreign
         self._qt = keys.parse_qt_version(qt_version)
@@ -116,6 +116,10 @@ class QSharedMemory:
         self._sem._is_lock = True
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
+        if key is None and self._qt >= _QT66:
+            # Qt 6.6+: QSharedMemory(parent) is QSharedMemory(QNativeIpcKey(), parent), so its
+            # nativeIpcKey() is an empty key of DefaultTypeForOs (tst_qsharedmemory constructor()).
+            key = QNativeIpcKey()
         if isinstance(key, QNativeIpcKey):
             self.setNativeKey(key)
         else:

@@ -13,7 +13,7 @@ One test per Qt test function, one parameter per data row (and, in Qt 6, per glo
 row: ``POSIX``, ``SystemV-Q``, ``SystemV-T``; Qt's ``Windows`` row is not added on Linux), the
 same checks in the same order.  Qt's ``init()``/``cleanup()`` are the ``tst`` fixtures.  The
 implementation is ``$QSHM_QT_IMPL`` (qtimpl.py); the bindings run in subprocesses of their own
-(test_qt_autotests_bindings.py).  Where qshm_compat deliberately differs from Qt (a read-only
+(test_qt_autotests.py).  Where qshm_compat deliberately differs from Qt (a read-only
 segment written to), the test says so and checks each side's documented behaviour.
 """
 
@@ -34,6 +34,7 @@ IMPL = qtimpl.selected()
 EXISTING_SHARE = "existing"
 EXISTING_SIZE = 1024
 LOCK_WARNING = "QSharedMemory::lock: already locked"
+READ_ONLY_DIFFERENCE = "a write to a read-only segment raises TypeError (exit status 1) where Qt dies of SIGSEGV"
 
 #: useTooMuchMemory: Qt creates 32 MiB segments until the kernel says no.  On this machine the
 #: kernel would say no at SHMMNI (4096 System V segments, machine-wide) or at vm.max_map_count
@@ -407,7 +408,7 @@ class TestQt515:
         for i in range(size):
             assert get[i] == 0
 
-    def test_readOnly(self, tst515: Tst515) -> None:
+    def test_readOnly(self, tst515: Tst515, record_property: Any) -> None:
         """Qt 5.15 tst_qsharedmemory.cpp, readOnly(): the helper creates a read-only segment and
         writes to it.  Qt: the helper crashes (SIGSEGV).  qshm_compat differs by design (README
         "Safer than Qt"): the write raises TypeError, so the helper exits with status 1."""
@@ -416,6 +417,7 @@ class TestQt515:
         p = Process(tst515.helper("readonly_segfault"))
         p.waitForFinished()
         if impl.is_qshm:
+            record_property("differs_by_design", READ_ONLY_DIFFERENCE)
             assert p.normal_exit() and p.exit_code() == 1, p.proc.returncode  # TypeError
         else:
             assert p.crashed(), p.proc.returncode  # QProcess::Crashed
@@ -901,7 +903,7 @@ class TestQt6:
         for i in range(size):
             assert get[i] == 0
 
-    def test_readOnly(self, tst6: Tst6) -> None:
+    def test_readOnly(self, tst6: Tst6, record_property: Any) -> None:
         """Qt 6 tst_qsharedmemory.cpp, readOnly(): the helper creates a read-only segment and
         writes to it.  Qt: the helper crashes (SIGSEGV).  qshm_compat differs by design (README
         "Safer than Qt"): the write raises TypeError, so the helper exits with status 1."""
@@ -910,6 +912,7 @@ class TestQt6:
         p = Process(tst6.helper("readonly_segfault", key.toString()))
         p.waitForFinished()
         if impl.is_qshm:
+            record_property("differs_by_design", READ_ONLY_DIFFERENCE)
             assert p.normal_exit() and p.exit_code() == 1, p.proc.returncode
         else:
             assert p.crashed(), p.proc.returncode

@@ -9,7 +9,7 @@ the implementation picked by ``$QSHM_QT_IMPL``:
 - ``pyqt5`` (Qt 5.15 tests only), ``pyqt6`` and ``pyside6`` (Qt 6.x tests only): the real Qt.
 
 A process loads at most one Qt binding (PyQt6 and PySide6 ship different Qt 6 libraries), so the
-bindings' runs happen in pytest subprocesses of their own (``test_qt_autotests_bindings.py``).
+bindings' runs happen in pytest subprocesses of their own (``test_qt_autotests.py``).
 The helper programs Qt's tests start (``qt_autotest_helper.py``) import the same implementation.
 
 Only what differs between the Python APIs lives here: how a C++ ``delete`` is spelt, how

@@ -4,7 +4,7 @@ Sources (qt/qtbase, read, not copied):
 
 - Qt 5.15: ``tests/auto/corelib/kernel/qsharedmemory/test/tst_qsharedmemory.cpp`` and its helper
   ``sharedmemoryhelper/main.cpp`` (class ``TestQt515``; runs on qshm_compat and PyQt5);
-- Qt 6 (6.8 and later): ``tests/auto/corelib/ipc/qsharedmemory/tst_qsharedmemory.cpp``, the
+- Qt 6 (the ipc/ layout of Qt >= 6.6, newest stored revision): ``tests/auto/corelib/ipc/qsharedmemory/tst_qsharedmemory.cpp``, the
   revision with ``attachBeforeCreate`` and ``createWithSameKey``, with ``../ipctestcommon.h``
   (the key-type rows) and the helper ``producerconsumer/main.cpp`` (class ``TestQt6``; runs on
   qshm_compat, PyQt6 and PySide6).
@@ -679,7 +679,7 @@ ATTACH6_ROWS = [
 
 @branch_6
 class TestQt6:
-    """tst_qsharedmemory.cpp, Qt 6 (ipc/, 6.8 and later)."""
+    """tst_qsharedmemory.cpp, Qt 6 (ipc/, Qt >= 6.6, newest stored revision)."""
 
     def test_initTestCase(self) -> None:
         """Qt 6 tst_qsharedmemory.cpp, initTestCase() / IpcTestCommon::addGlobalTestRows():

@@ -4,7 +4,7 @@ Sources (qt/qtbase, read, not copied):
 
 - Qt 5.15: ``tests/auto/corelib/kernel/qsystemsemaphore/test/tst_qsystemsemaphore.cpp`` and its
   helper ``systemsemaphorehelper/main.cpp`` (class ``TestQt515``; qshm_compat and PyQt5);
-- Qt 6 (6.8 and later): ``tests/auto/corelib/ipc/qsystemsemaphore/tst_qsystemsemaphore.cpp``
+- Qt 6 (the ipc/ layout of Qt >= 6.6, newest stored revision): ``tests/auto/corelib/ipc/qsystemsemaphore/tst_qsystemsemaphore.cpp``
   with ``../ipctestcommon.h`` (the key-type rows) and the helper ``acquirerelease/main.cpp``
   (class ``TestQt6``; qshm_compat, PyQt6 and PySide6).
 
@@ -233,7 +233,7 @@ def tst6(request: pytest.FixtureRequest) -> Iterator[Tst6]:
 
 @branch_6
 class TestQt6:
-    """tst_qsystemsemaphore.cpp, Qt 6 (ipc/, 6.8 and later)."""
+    """tst_qsystemsemaphore.cpp, Qt 6 (ipc/, Qt >= 6.6, newest stored revision)."""
 
     def test_initTestCase(self) -> None:
         """Qt 6 tst_qsystemsemaphore.cpp, initTestCase() / IpcTestCommon::addGlobalTestRows():

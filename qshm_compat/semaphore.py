@@ -315,7 +315,11 @@ class QSystemSemaphore:
     ):
         self._qt = keys.parse_qt_version(qt_version)
         self._legacy_key: Optional[str] = None
-        self._ipc_key = QNativeIpcKey("", QNativeIpcKey.legacyDefaultTypeForOs())
+        # Qt 6.6+ starts from an empty key of the given key's type, so QSystemSemaphore(key) with
+        # an empty key of any type is a no-op in Open mode, without an error (tst_qsystemsemaphore
+        # nativeKey()); a string key is a legacy key, System V on Linux.
+        empty_type = key.type() if isinstance(key, QNativeIpcKey) else QNativeIpcKey.legacyDefaultTypeForOs()
+        self._ipc_key = QNativeIpcKey("", empty_type)
         self._handle: Optional[Handle] = None
         self._error = SystemSemaphoreError.NoError
         self._error_string = ""

@@ -84,14 +84,14 @@ class QSharedMemory:
 
     def __init__(
         self,
-        key: Any = "",
+        key: Any = None,
         parent: Any = None,
         *,
         qt_version: Union[str, Tuple[int, ...], None] = None,
         allow_foreign: bool = False,
     ):
         if key is not None and not isinstance(key, (str, QNativeIpcKey)):
-            parent, key = key, ""  # QSharedMemory(parent): Qt's overload without a key
+            parent, key = key, None  # QSharedMemory(parent): Qt's overload without a key
         self._parent = parent
         self._allow_foreign = allow_foreign
         self._qt = keys.parse_qt_version(qt_version)
@@ -116,6 +116,10 @@ class QSharedMemory:
         self._sem._is_lock = True
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
+        if key is None and self._qt >= _QT66:
+            # Qt 6.6+: QSharedMemory(parent) is QSharedMemory(QNativeIpcKey(), parent), so its
+            # nativeIpcKey() is an empty key of DefaultTypeForOs (tst_qsharedmemory constructor()).
+            key = QNativeIpcKey()
         if isinstance(key, QNativeIpcKey):
             self.setNativeKey(key)
         else:
@@ -297,9 +301,7 @@ class QSharedMemory:
     def lock(self, timeout: Optional[float] = None) -> bool:
         """``QSharedMemory::lock``; with ``timeout`` (seconds), False once it runs out."""
         if self._locked_by_me:
-            import warnings
-
-            warnings.warn("QSharedMemory::lock: already locked", RuntimeWarning, stacklevel=2)
+            _warn_already_locked()
             return True
         if timeout is None and self._take() == 0:
             self._locked_by_me = True
@@ -352,6 +354,8 @@ class QSharedMemory:
         only unmapped from this process, without the last-one-out removal.
         """
         if self._locked_by_me:
+            if self.isAttached():
+                _warn_already_locked()  # Qt's destructor detaches through lock() first
             self.unlock()
         if self.isAttached() and not self.detach(timeout=timeout) and self.isAttached():
             self._segment.unmap_only()
@@ -481,7 +485,10 @@ class QSharedMemory:
         lock for this key, or this object holds it already: then it stays held afterwards,
         where Qt would release it under its caller).  None: not had; the error is set.
         """
-        if not self._locks() or self._locked_by_me:
+        if not self._locks():
+            return False
+        if self._locked_by_me:
+            _warn_already_locked()  # Qt's QSharedMemoryLocker calls lock(), which warns
             return False
         if (timeout is None and self._take() == 0) or self._sem._modify(-1, timeout):
             self._set_fast()
@@ -865,6 +872,13 @@ class _Locked:
 
     def __exit__(self, *exc_info: object) -> None:
         self._shm.unlock()
+
+
+def _warn_already_locked() -> None:
+    """Qt's qWarning when lock() is called by the object that holds the lock."""
+    import warnings
+
+    warnings.warn("QSharedMemory::lock: already locked", RuntimeWarning, stacklevel=3)
 
 
 def _no_fast() -> int:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 fast: Any = None
 if not PLAIN:
     try:
-        from . import _fast as fast
+        from . import _fast
+
+        fast = _fast
     except ImportError:  # a source tree without the built extension: the plain path
         fast = None

@@ -4,12 +4,16 @@ import sys
 
 from setuptools import Extension, setup
 
-# The codec's C inner loops use the limited API of 3.11 (the buffer protocol); older Pythons use
-# the pure-Python codec.  The wheel's abi3 tag is the oldest limited API that its modules need.
+# Both C extensions use only Python's limited API, so the wheel is abi3.  The codec's C inner
+# loops need the limited API of 3.11 (the buffer protocol); older Pythons use the pure-Python
+# codec.  The wheel's abi3 tag is the oldest limited API that its modules need.
 CODEC = sys.version_info >= (3, 11)
+EXTENSIONS = [Extension("qshm_compat._fast", ["native/qshm_fast.c"], py_limited_api=True)]  # the lock
+if CODEC:
+    EXTENSIONS.append(Extension("qshm_compat._codec", ["native/qshm_codec.c"], py_limited_api=True))
 
 setup(
     cffi_modules=["native/build_native.py:ffibuilder"],
-    ext_modules=[Extension("qshm_compat._codec", ["native/qshm_codec.c"], py_limited_api=True)] if CODEC else [],
+    ext_modules=EXTENSIONS,
     options={"bdist_wheel": {"py_limited_api": "cp311" if CODEC else "cp39"}},
 )

@@ -70,11 +70,10 @@ LABEL = {
 REFERENCE = "pyqt5"
 
 ATTACH_SIZE = 64 * 1024  # the segment of the lock and attach benchmarks
+BIG_SIZE = 1 << 30  # the 1 GiB segment of attach_1g (never touched: costs no memory)
 DATA_SIZE = 64 * 1024 * 1024
 
-# Targets for qshm_compat.
-LOCK_TARGET = 1.0  # >= 1.0x PyQt5
-ATTACH_TARGET = 1.0  # >= 1.0x PyQt5
+# Targets for qshm_compat (those of the lock / attach / create rows are in GROUPS).
 DATA_TARGET = 0.9  # >= 0.9x the numpy copy in private memory
 IMPORT_TARGET = 0.5  # <= 0.5x PyQt5
 
@@ -137,6 +136,7 @@ class Stack:
             self.ro_view = lambda obj: obj.constData()
         else:
             raise ValueError(name)
+        self.QtCore = QtCore
         self.QSharedMemory = QtCore.QSharedMemory
         self.version = QtCore.qVersion()
         self.where = os.path.dirname(os.path.abspath(QtCore.__file__))
@@ -167,37 +167,77 @@ def _loop_attach(shm: Any, n: int) -> Tuple[float, int]:
     return time.perf_counter() - t0, done
 
 
+def _loop_create(shm: Any, n: int, size: int) -> Tuple[float, int]:
+    done = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        if not shm.create(size):
+            break
+        if not shm.detach():
+            break
+        done += 1
+    return time.perf_counter() - t0, done
+
+
+# The scenarios of the lock / attach / create rows.  Each is one kind of key:
+#   sysv:   a string key, the default protocol of the stack (qshm_compat: Qt 5.15);
+#   qt6:    a string key, qshm_compat mirroring Qt 6.11 (qt_version="6.11");
+#   native: setNativeKey(<key file>) (Qt 5's native System V key: no lock);
+#   posix:  QNativeIpcKey(<name>, PosixRealtime) (Qt >= 6.6: shm_open + sem_open lock);
+#   big:    a string key on a 1 GiB segment (never touched);
+#   create: create(64 KiB) + detach() of a segment nobody else keeps.
 class Worker:
     def __init__(self, stack: Stack):
         self.stack = stack
-        self.creator: Any = None  # keeps the lock/attach segment alive; runs the lock benchmark
-        self.attacher: Any = None  # attaches and detaches
+        # scenario -> (creator: keeps the segment alive and runs the lock loop, attacher)
+        self.objs: Dict[str, Tuple[Any, Any]] = {}
         self.data_shm: Any = None
         self.data: Dict[str, Any] = {}
 
+    def _new(self, scenario: str, key: str) -> Any:
+        Q = self.stack.QSharedMemory
+        name = self.stack.name
+        if scenario in ("sysv", "big", "create"):
+            return Q(key)
+        if scenario == "qt6":
+            if name != "qshm":
+                raise BenchError("the qt6 scenario is qshm_compat's qt_version='6.11'")
+            return Q(key, qt_version="6.11")
+        if scenario == "native":
+            obj = Q()
+            obj.setNativeKey(key)
+            return obj
+        if scenario == "posix":
+            if name == "qshm":
+                from qshm_compat import QNativeIpcKey
+            else:
+                QNativeIpcKey = self.stack.QtCore.QNativeIpcKey
+            return Q(QNativeIpcKey(key, QNativeIpcKey.Type.PosixRealtime))
+        raise BenchError(f"unknown scenario {scenario}")
+
     # -- requests ---------------------------------------------------------------------------
 
-    def cmd_make_ipc(self, key: str) -> Dict[str, Any]:
-        Q = self.stack.QSharedMemory
-        self.creator = Q(key)
-        self.attacher = Q(key)
-        return {"nativeKey": self.creator.nativeKey()}
+    def cmd_setup(self, scenario: str, key: str, size: int) -> Dict[str, Any]:
+        creator = self._new(scenario, key)
+        attacher = self._new(scenario, key)
+        self.objs[scenario] = (creator, attacher)
+        if scenario != "create" and not creator.create(size):
+            raise BenchError(f"{scenario}: create({size}) failed: {creator.errorString()}")
+        return {"nativeKey": creator.nativeKey()}
 
-    def cmd_create_ipc(self, size: int) -> Dict[str, Any]:
-        if not self.creator.create(size):
-            raise BenchError(f"create({size}) failed: {self.creator.errorString()}")
-        return {}
-
-    def cmd_lock(self, n: int) -> Dict[str, Any]:
-        elapsed, done = _loop_lock(self.creator, n)
+    def cmd_run(self, scenario: str, op: str, n: int, size: int = 0) -> Dict[str, Any]:
+        creator, attacher = self.objs[scenario]
+        if op == "lock":
+            obj = creator
+            elapsed, done = _loop_lock(creator, n)
+        elif op == "attach":
+            obj = attacher
+            elapsed, done = _loop_attach(attacher, n)
+        else:
+            obj = creator
+            elapsed, done = _loop_create(creator, n, size)
         if done != n:
-            raise BenchError(f"lock/unlock failed after {done}: {self.creator.errorString()}")
-        return {"elapsed": elapsed, "done": done}
-
-    def cmd_attach(self, n: int) -> Dict[str, Any]:
-        elapsed, done = _loop_attach(self.attacher, n)
-        if done != n:
-            raise BenchError(f"attach/detach failed after {done}: {self.attacher.errorString()}")
+            raise BenchError(f"{scenario} {op} failed after {done}: {obj.errorString()}")
         return {"elapsed": elapsed, "done": done}
 
     def cmd_make_data(self, key: str) -> Dict[str, Any]:
@@ -290,10 +330,9 @@ class Worker:
 
     def cleanup(self) -> None:
         self.cmd_teardown_data()
-        for attr in ("attacher", "creator"):  # the creator last: it removes segment and lock
-            obj = getattr(self, attr)
-            if obj is not None:
-                setattr(self, attr, None)
+        objs, self.objs = self.objs, {}
+        for creator, attacher in objs.values():
+            for obj in (attacher, creator):  # the creator last: it removes segment and lock
                 try:
                     self.stack.delete(obj)
                 except Exception:
@@ -453,6 +492,7 @@ class Subject:
         self.stack = stack
         self.ledger = ledger
         self.procs: List[LineProc] = []
+        self.ready: set = set()
         if stack in PY_STACKS:
             self.worker: Optional[LineProc] = self._start(
                 [sys.executable, str(Path(__file__).resolve()), "--worker", stack,
@@ -474,28 +514,46 @@ class Subject:
         self.procs.append(proc)
         return proc
 
-    def setup_ipc(self) -> None:
-        key = new_key(self.stack.replace("-", ""))
-        if self.worker is not None:
-            self.ledger.record(self.worker.request("make_ipc", key=key)["nativeKey"])
-            with self.ledger.refreshing():
-                self.worker.request("create_ipc", size=ATTACH_SIZE)
+    def setup(self, scenario: str) -> None:
+        """Make (once) the objects of ``scenario`` (see Worker) and create its segment."""
+        if scenario in self.ready:
+            return
+        tag = self.stack.replace("-", "") + scenario
+        size = BIG_SIZE if scenario == "big" else ATTACH_SIZE
+        if scenario == "native":
+            assert PRIVATE_TMP is not None
+            key = os.path.join(PRIVATE_TMP, "qipc_sharedmemory_" + new_key(tag))
+        elif scenario == "posix":
+            key = "/" + new_key(tag)
+            self.ledger.posix.append(key)
         else:
+            key = new_key(tag)
+        if self.worker is not None:
+            native = self.worker.request("setup", scenario=scenario, key=key, size=size)["nativeKey"]
+            if scenario != "posix":
+                self.ledger.record(native)
+            self.ledger.refresh()
+        else:
+            if scenario != "sysv":
+                raise BenchError(f"the C++ peers run the sysv scenario only, not {scenario}")
             self.ledger.record(self.creator.request("key", key=key)["nativeKey"])
             with self.ledger.refreshing():
-                self.creator.request("create", size=ATTACH_SIZE)
+                self.creator.request("create", size=size)
             self.attacher.request("key", key=key)
+        self.ready.add(scenario)
 
-    def bench(self, what: str, n: int) -> float:
-        """Seconds for ``n`` lock+unlock pairs (``lock``) or attach+detach cycles (``attach``)."""
+    def bench(self, scenario: str, op: str, n: int) -> float:
+        """Seconds for ``n`` lock+unlock pairs, attach+detach or create+detach cycles."""
         if self.worker is not None:
-            answer = self.worker.request(what, n=n)
-        elif what == "lock":
+            answer = self.worker.request("run", scenario=scenario, op=op, n=n, size=ATTACH_SIZE)
+        elif op == "lock":
             answer = self.creator.request("bench_lock", n=n)
-        else:
+        elif op == "attach":
             answer = self.attacher.request("bench_attach", n=n)
+        else:
+            raise BenchError(f"the C++ peers have no {op} loop")
         if answer.get("done") != n:
-            raise BenchError(f"{LABEL[self.stack]}: {what} did {answer.get('done')} of {n}")
+            raise BenchError(f"{LABEL[self.stack]}: {scenario} {op} did {answer.get('done')} of {n}")
         return float(answer["elapsed"])
 
     def close(self) -> None:
@@ -539,6 +597,7 @@ class KeyLedger:
         self.before = before
         self.files: List[str] = []
         self.ids: Dict[str, Dict[int, str]] = {"shm": {}, "sem": {}}
+        self.posix: List[str] = []  # the run's POSIX names ("/qshm_bench_...")
 
     def record(self, shm_key_file: str) -> None:
         """Note the key files of a key (before anything is created with it)."""
@@ -582,12 +641,24 @@ class KeyLedger:
         names = {"shm": "segment", "sem": "semaphore"}
         found = [f"System V {names[k]} id {i} ({what})" for k, i, what in self._alive()]
         found += [f"key file {p}" for p in self.files if os.path.exists(p)]
+        found += [f"POSIX semaphore {n}" for n in self.posix if os.path.exists("/dev/shm/sem." + n[1:])]
         return found
+
+    def remove_posix_shm(self) -> List[str]:
+        """Unlink the run's POSIX shm objects, which Qt by design never unlinks on Linux."""
+        gone = []
+        for n in self.posix:
+            try:
+                os.unlink("/dev/shm/" + n[1:])
+                gone.append(n)
+            except OSError:
+                pass
+        return gone
 
     def remove_leftovers(self) -> None:
         for kind, ident, _ in self._alive():
             subprocess.run(["ipcrm", "-m" if kind == "shm" else "-s", str(ident)], check=False)
-        for p in self.files:
+        for p in self.files + ["/dev/shm/sem." + n[1:] for n in self.posix]:
             try:
                 os.unlink(p)
             except OSError:
@@ -710,29 +781,76 @@ def summary(results: Results) -> List[str]:
 # -- the benchmarks -------------------------------------------------------------------------------
 
 
-def bench_rates(subjects: Dict[str, Subject], what: str, rounds: int, round_time: float,
-                results: Results, group: str, metric: str, unit: str, target: float,
-                tag: str) -> None:
-    """Interleaved rounds of ``what`` (lock or attach); each row is a rate (operations/s)."""
-    probe_n = 2000 if what == "lock" else 200
+# The rows of the lock / attach / create benchmarks:
+# (name, op, title, unit, [(stack, scenario)], [(reference stack, factor)]); the first entry is
+# qshm_compat.  See Worker for the scenarios.
+_CPP_SYSV = [("cpp-qt5", "sysv"), ("cpp-qt6", "sysv")]
+GROUPS: List[Tuple[str, str, str, str, List[Tuple[str, str]], List[Tuple[str, float]]]] = [
+    ("lock", "lock", "System V lock() + unlock() pairs per second, uncontended (string key; "
+     "qshm_compat mirrors Qt 5.15)", "pairs/s",
+     [("qshm", "sysv"), ("pyqt5", "sysv"), ("pyqt6", "sysv"), ("pyside6", "sysv")] + _CPP_SYSV,
+     [("pyqt5", 1.3), ("cpp-qt5", 1.0)]),
+    ("lock_posix", "lock", "POSIX lock() + unlock() pairs per second, uncontended "
+     "(QNativeIpcKey(name, PosixRealtime): sem_open lock)", "pairs/s",
+     [("qshm", "posix"), ("pyqt6", "posix"), ("pyside6", "posix")], [("pyqt6", 3.0)]),
+    ("attach", "attach", "attach() + detach() cycles per second, 64 KiB segment kept by another "
+     "object (string key; qshm_compat: Qt 5 protocol)", "cycles/s",
+     [("qshm", "sysv"), ("pyqt5", "sysv"), ("pyqt6", "sysv"), ("pyside6", "sysv")] + _CPP_SYSV,
+     [("pyqt5", 1.3)]),
+    ("attach_qt6", "attach", "attach() + detach() cycles per second, string key, qshm_compat "
+     "mirroring Qt 6.11 (qt_version='6.11')", "cycles/s",
+     [("qshm", "qt6"), ("pyqt5", "sysv"), ("pyqt6", "sysv")], [("pyqt5", 1.3)]),
+    ("attach_native", "attach", "attach() + detach() cycles per second, native key "
+     "(setNativeKey(<key file>): Qt 5's System V native key, no lock)", "cycles/s",
+     [("qshm", "native"), ("pyqt5", "native")], [("pyqt5", 1.3)]),
+    ("create", "create", "create(64 KiB) + detach() cycles per second (string key)", "cycles/s",
+     [("qshm", "create"), ("pyqt5", "create"), ("pyqt6", "create"), ("pyside6", "create")],
+     [("pyqt5", 1.0)]),
+    ("attach_1g", "attach", "attach() + detach() cycles per second of a 1 GiB segment "
+     "(string key, pages never touched)", "cycles/s",
+     [("qshm", "big"), ("pyqt5", "big"), ("pyqt6", "big")], [("pyqt5", 1.0)]),
+]
+GROUP_OF_ONLY = {"lock": ("lock", "lock_posix"),
+                 "attach": ("attach", "attach_qt6", "attach_native", "attach_1g"),
+                 "create": ("create",)}
+
+
+def bench_group(subjects: Dict[str, Subject], group: Tuple[Any, ...], rounds: int,
+                round_time: float, results: Results) -> None:
+    """Interleaved rounds of one row group; each row is a rate (operations/s)."""
+    name, op, title, unit, entries, targets = group
+    entries = [(st, sc) for st, sc in entries if st in subjects]
+    if not entries or entries[0][0] != "qshm":
+        return
+    for st, sc in entries:
+        subjects[st].setup(sc)
+    probe_n = {"lock": 2000, "attach": 200, "create": 100}[op]
     sizes: Dict[str, int] = {}
-    for stack, subj in subjects.items():
-        per_op = subj.bench(what, probe_n) / probe_n
-        sizes[stack] = max(50, min(2_000_000, int(round_time / max(per_op, 1e-9))))
-        subj.bench(what, sizes[stack])  # warm-up at full size
-    rates: Dict[str, List[float]] = {s: [] for s in subjects}
-    stacks = list(subjects)
+    for st, sc in entries:
+        per_op = subjects[st].bench(sc, op, probe_n) / probe_n
+        sizes[st] = max(50, min(2_000_000, int(round_time / max(per_op, 1e-9))))
+        subjects[st].bench(sc, op, sizes[st])  # warm-up at full size
+    rates: Dict[str, List[float]] = {st: [] for st, _ in entries}
     for r in range(rounds):
-        order = stacks[r % len(stacks):] + stacks[: r % len(stacks)]
-        for stack in order:
-            n = sizes[stack]
-            rates[stack].append(n / subjects[stack].bench(what, n))
-    ref = med(rates[REFERENCE]) if REFERENCE in rates else None
-    for stack in stacks:
-        is_q = stack == "qshm"
-        results.add(group, metric, stack, rates[stack], unit,
-                    ref=("PyQt5", ref) if (is_q and ref) else None,
-                    target=(">=", target) if is_q else None, tag=tag)
+        order = entries[r % len(entries):] + entries[: r % len(entries)]
+        for st, sc in order:
+            n = sizes[st]
+            rates[st].append(n / subjects[st].bench(sc, op, n))
+    metric = {"lock": "lock+unlock", "attach": "attach+detach", "create": "create+detach"}[op]
+    tag = {"lock": "SysV lock+unlock", "lock_posix": "POSIX lock+unlock",
+           "attach": "attach+detach, Qt 5 protocol", "attach_qt6": "attach+detach, Qt 6 protocol",
+           "attach_native": "attach+detach, native key", "create": "create+detach",
+           "attach_1g": "attach+detach, 1 GiB"}[name]
+    for st, _ in entries:
+        if st != "qshm":
+            results.add(title, metric, st, rates[st], unit, tag=tag)
+            continue
+        for ref, factor in targets:
+            if ref in rates:
+                results.add(title, metric, st, rates[st], unit,
+                            ref=(LABEL[ref], med(rates[ref])), target=(">=", factor), tag=tag)
+        if not any(ref in rates for ref, _ in targets):
+            results.add(title, metric, st, rates[st], unit, tag=tag)
 
 
 # (group, numpy op in private memory, its description, [(op through the segment, description)])
@@ -940,8 +1058,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.add_argument("--stacks", default=",".join(ALL_STACKS),
                         help=f"comma-separated subset of {','.join(ALL_STACKS)}")
-    parser.add_argument("--only", default="lock,attach,data,import",
-                        help="comma-separated subset of lock,attach,data,import")
+    parser.add_argument("--only", default="lock,attach,create,data,import",
+                        help="comma-separated subset of lock,attach,create,data,import")
     parser.add_argument("--rounds", type=int, help="rounds of the lock and attach benchmarks")
     parser.add_argument("--round-time", type=float, help="seconds per stack per round")
     parser.add_argument("--data-rounds", type=int, help="rounds of the 64 MiB copies (2 each)")
@@ -959,8 +1077,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return worker_main(args.worker)
 
     q = args.quick
-    args.rounds = args.rounds or (3 if q else 9)
-    args.round_time = args.round_time or (0.06 if q else 0.25)
+    args.rounds = args.rounds or (5 if q else 7)
+    args.round_time = args.round_time or (0.04 if q else 0.2)
     args.data_rounds = args.data_rounds or (2 if q else 5)
     args.import_runs = args.import_runs or (5 if q else 11)
     wanted = [s.strip() for s in args.stacks.split(",") if s.strip()]
@@ -968,7 +1086,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown:
         parser.error(f"unknown stacks {sorted(unknown)}")
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"lock", "attach", "data", "import"}
+    unknown = only - {"lock", "attach", "create", "data", "import"}
     if unknown:
         parser.error(f"unknown benchmarks {sorted(unknown)}")
 
@@ -992,20 +1110,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 except BenchError as exc:
                     results.notes.append(f"{LABEL[stack]} skipped: {exc}")
                     log(f"warning: {LABEL[stack]} skipped: {exc}")
-            for subj in subjects.values():
-                subj.setup_ipc()
-            if "lock" in only:
-                log("lock + unlock ...")
-                bench_rates(subjects, "lock", args.rounds, args.round_time, results,
-                            "uncontended lock() + unlock() pairs per second", "lock+unlock",
-                            "pairs/s", LOCK_TARGET, "lock()+unlock() pairs/s")
-            if "attach" in only:
-                log("attach + detach ...")
-                bench_rates(subjects, "attach", args.rounds, args.round_time, results,
-                            "attach() + detach() cycles per second (another object keeps the "
-                            "segment)", "attach+detach", "cycles/s", ATTACH_TARGET,
-                            "attach()+detach() cycles/s")
-                ledger.refresh()
+            for key_, names in GROUP_OF_ONLY.items():
+                if key_ not in only:
+                    continue
+                for group in GROUPS:
+                    if group[0] in names:
+                        log(f"{group[0]} ...")
+                        bench_group(subjects, group, args.rounds, args.round_time, results)
+                        ledger.refresh()
             if "data" in only:
                 log("64 MiB through data() ...")
                 bench_data(subjects, args.data_rounds, results, ledger)
@@ -1028,6 +1140,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         # Leave nothing behind.  The run's own objects, found by id (see KeyLedger), are removed
         # and reported as a failure; anything else new on the machine is only mentioned.
         ledger.refresh()
+        unlinked = ledger.remove_posix_shm()
+        if unlinked:
+            results.notes.append(f"unlinked {len(unlinked)} POSIX shm object(s) of the run: Qt (and "
+                                 "qshm_compat, as Qt) never unlinks one on Linux")
         left = ledger.leftovers()
         if left:
             failed = True

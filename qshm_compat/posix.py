@@ -27,6 +27,7 @@ else:
 
 from ._memory import encode_name as _encode
 from ._native import ffi, lib
+from ._plain import fast as _fast
 
 if TYPE_CHECKING:
     from typing import Any, Optional
@@ -127,10 +128,12 @@ class Semaphore:
     """An open named POSIX semaphore.  There is no undo: a holder that dies keeps it taken.
 
     ``take()`` and ``give()`` are the uncontended fast path (``sem_trywait``/``sem_post``, 0 on
-    success); on failure the caller falls back to :meth:`acquire`/:meth:`release`.
+    success); on failure the caller falls back to :meth:`acquire`/:meth:`release`.  They are the
+    methods of a ``qshm_compat._fast.PosixLock`` (native/qshm_fast.c), or with ``QSHM_PLAIN=1``
+    the cffi functions; ``fast`` is that C object (None on the plain path).
     """
 
-    __slots__ = ("name", "_sem", "take", "give")
+    __slots__ = ("name", "_sem", "take", "give", "fast")
 
     def __init__(self, name: str, exclusive: bool, initial: int):
         """``sem_open(name, O_CREAT[|O_EXCL], 0600, initial)``, EINTR retried."""
@@ -145,12 +148,23 @@ class Semaphore:
                 _raise(name)
         self.name = name
         self._sem = sem
+        if _fast is not None:
+            self.fast = _fast.PosixLock(int(ffi.cast("uintptr_t", sem)))
+            self.take = self.fast.take
+            self.give = self.fast.give
+            return
+        self.fast = None
         self.take = partial(lib.sem_trywait, sem)
         self.give = partial(lib.sem_post, sem)
 
     def acquire(self, timeout: Optional[float] = None) -> bool:
         """``sem_wait`` (EINTR retried); with ``timeout``, ``sem_timedwait``: False when it ran out."""
         sem = self._sem
+        if timeout is not None and self.fast is not None:
+            try:  # the same timed wait in C, with the EINTR loop and the held flag
+                return bool(self.fast.acquire(float(timeout)))
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, self.name) from None
         if timeout is None:
             while lib.sem_wait(sem) == -1:
                 if ffi.errno != errno.EINTR:
@@ -185,6 +199,8 @@ class Semaphore:
 
     def close(self) -> None:
         if self._sem != ffi.NULL:
+            if self.fast is not None:
+                self.fast.forget()
             lib.sem_close(self._sem)
             self._sem = ffi.NULL
 

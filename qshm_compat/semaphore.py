@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 import os
 
-from . import _registry, keys, posix, sysv
+from . import _names, _registry, keys, posix, sysv
 from .errors import QtVersion, SemaphoreAccessMode, SystemSemaphoreError, sem_error
 from .keys import QNativeIpcKey
 
@@ -361,7 +361,7 @@ class QSystemSemaphore:
         if type(mode) is not SemaphoreAccessMode:
             mode = SemaphoreAccessMode(mode)
         if self._qt >= (6, 6, 0):
-            self._set_native(keys.make_legacy_native_key(key or "", "sem", None, self._ctx()), initialValue, mode)
+            self._set_native(_names.legacy_native_key(key or "", "sem", self._ctx()), initialValue, mode)
             self._legacy_key = key
             return
         # Qt <= 6.5 compares the user key, and keeps a System V shortcut for Create mode.
@@ -385,7 +385,7 @@ class QSystemSemaphore:
             self._ipc_key = QNativeIpcKey("", self._ctx_legacy_type())
             self._handle = None
             return
-        self._ipc_key = keys.make_legacy_native_key(key, "sem", None, self._ctx())
+        self._ipc_key = _names.legacy_native_key(key, "sem", self._ctx())
         self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock)
         self._run_handle(mode)
 

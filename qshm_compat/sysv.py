@@ -28,6 +28,7 @@ else:
 
 from ._memory import encode_name
 from ._native import ffi, lib
+from ._plain import fast as _fast
 
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional, Union
@@ -213,15 +214,23 @@ class Semaphore:
 
     ``take()`` and ``give()`` are the uncontended fast path of a lock: one ``semop`` each, no
     timeout, returning ``semop``'s result (0 on success); on any failure the caller falls back to
-    :meth:`modify`, which retries EINTR and raises ``OSError``.
+    :meth:`modify`, which retries EINTR and raises ``OSError``.  They are the methods of a
+    ``qshm_compat._fast.SysVLock`` (native/qshm_fast.c), or with ``QSHM_PLAIN=1`` the cffi
+    shims; ``fast`` is that C object (None on the plain path).
     """
 
-    __slots__ = ("semid", "_name", "take", "give")
+    __slots__ = ("semid", "_name", "take", "give", "fast")
 
     def __init__(self, semid: int, name: Any):
         """``name`` names the OS object in errors: a string, or a callable making one."""
         self.semid = semid
         self._name = name
+        if _fast is not None:
+            self.fast = _fast.SysVLock(semid)
+            self.take = self.fast.take
+            self.give = self.fast.give
+            return
+        self.fast = None
         # One C call each, bound once (partial adds no Python frame).
         self.take = partial(lib.qshm_sem_take, semid)
         self.give = partial(lib.qshm_sem_give, semid)
@@ -236,6 +245,11 @@ class Semaphore:
         EINTR is retried (Qt's ``EINTR_LOOP``); Python's signal handlers run between tries, so a
         Ctrl-C still interrupts a wait.
         """
+        if count == -1 and timeout is not None and self.fast is not None:
+            try:  # the same timed wait in C, with the EINTR loop and the held flag
+                return bool(self.fast.acquire(float(timeout)))
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, self.name) from None
         ops = _DOWN if count == -1 else _UP if count == 1 else _sembuf(count)
         if timeout is None:
             while lib.semop(self.semid, ops, 1) == -1:

@@ -150,19 +150,21 @@ class SysVSemaphoreHandle:
         except OSError:
             return True  # already removed: nothing left to protect
 
-    def modify(self, count: int, timeout: Optional[float]) -> bool:
-        """``semop`` by ``count`` with ``SEM_UNDO``; False only when ``timeout`` ran out."""
+    def modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
+        """``semop`` by ``count`` with ``SEM_UNDO``; False only when ``timeout`` ran out.
+
+        ``into``: a lock's state, recorded by the ``semop`` itself (``sysv.recorded``)."""
         self.handle(SemaphoreAccessMode.Open)
         assert self.sem is not None
         try:
-            return self.sem.modify(count, timeout)
+            return self.sem.modify(count, timeout, into)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EIDRM):
                 # Removed under us (its owner went away): make it again and retry, as Qt does.
                 self.sem = None
                 self.clean()
                 self.handle(SemaphoreAccessMode.Open)
-                return self.modify(count, timeout)
+                return self.modify(count, timeout, into)
             raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore", self.qt) from None
 
     def value(self) -> int:
@@ -244,21 +246,21 @@ class PosixSemaphoreHandle:
                 pass
             self.created_semaphore = False
 
-    def modify(self, count: int, timeout: Optional[float]) -> bool:
+    def modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
         self.handle(SemaphoreAccessMode.Open)
         assert self.sem is not None
         if count > 0:
             try:
-                self.sem.release(count)
+                self.sem.release(count, into)
             except OSError as exc:
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_post)", self.qt) from None
             return True
         try:
-            return self.sem.acquire(timeout)
+            return self.sem.acquire(timeout, into)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EIDRM):
                 self.sem = None
-                return self.modify(count, timeout)
+                return self.modify(count, timeout, into)
             raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_wait)", self.qt) from None
 
     def value(self) -> int:
@@ -521,7 +523,7 @@ class QSystemSemaphore:
         """The backend semaphore in use now (``take``/``give``), for a lock's fast path."""
         return self._handle.sem if self._handle is not None else None
 
-    def _modify(self, count: int, timeout: Optional[float]) -> bool:
+    def _modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
         handle = self._handle
         self._timed_out = False
         if handle is None:
@@ -529,7 +531,7 @@ class QSystemSemaphore:
             self._error_string = f"{_QSS}::handle:: key is empty"
             return False
         try:
-            done = handle.modify(count, timeout)
+            done = handle.modify(count, timeout, into)
         except SemaphoreFailure as failure:
             self._set_failure(failure)
             return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from operator import not_
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -230,15 +231,16 @@ class Semaphore:
     def name(self) -> str:
         return str(self._name() if callable(self._name) else self._name)
 
-    def modify(self, count: int, timeout: Optional[float] = None) -> bool:
+    def modify(self, count: int, timeout: Optional[float] = None, into: Any = None) -> bool:
         """Add ``count`` (negative: wait and take).  False only when ``timeout`` ran out.
 
         EINTR is retried (Qt's ``EINTR_LOOP``); Python's signal handlers run between tries, so a
-        Ctrl-C still interrupts a wait.
+        Ctrl-C still interrupts a wait.  ``into`` (see :func:`recorded`) records the outcome of
+        the ``semop`` itself, so an exception from a signal handler cannot separate the two.
         """
         ops = _DOWN if count == -1 else _UP if count == 1 else _sembuf(count)
         if timeout is None:
-            while lib.semop(self.semid, ops, 1) == -1:
+            while recorded(into, count > 0, lib.semop, self.semid, ops, 1) == -1:
                 if ffi.errno != errno.EINTR:
                     _raise(self.name)
             return True
@@ -247,7 +249,7 @@ class Semaphore:
         while True:
             sec = int(remaining)
             nsec = int((remaining - sec) * 1e9)
-            if lib.qshm_semtimedop(self.semid, ops, 1, sec, nsec) == 0:
+            if recorded(into, count > 0, lib.qshm_semtimedop, self.semid, ops, 1, sec, nsec) == 0:
                 return True
             code = ffi.errno
             if code == errno.EAGAIN:
@@ -290,6 +292,25 @@ class Semaphore:
     def remove(self) -> None:
         if lib.qshm_semctl_cmd(self.semid, 0, lib.IPC_RMID) == -1:
             _raise(self.name)
+
+
+def recorded(into: Any, release: bool, function: Any, *args: Any) -> int:
+    """``function(*args)`` (a C call returning 0 or -1), its outcome stored in ``into`` first.
+
+    ``into`` is a ``deque(maxlen=1)`` holding a lock's state: after a take, the call's result
+    (0: held); after a release, ``not result`` (True: given back).  The call and the store happen
+    inside C (``map`` consumed by ``deque.extend``), where Python runs no signal handler, so a
+    Ctrl-C cannot fall between taking a semaphore and knowing it is taken.  ``into`` None: a
+    plain call.
+    """
+    if into is None:
+        return int(function(*args))
+    calls = map(function, *[(arg,) for arg in args])
+    if release:
+        into.extend(map(not_, calls))
+        return 0 if into[0] is True else -1
+    into.extend(calls)
+    return int(into[0])
 
 
 def _sembuf(op: int) -> Any:

@@ -43,7 +43,7 @@ from . import _memory, _registry, keys, posix, sysv
 from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
 from .keys import QNativeIpcKey
-from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, _copy_key
+from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, SysVSemaphoreHandle, _copy_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -283,7 +283,10 @@ class QSharedMemory:
         try:
             if self._lock_internally(f"{_QSM}::detach", timeout) is None:
                 return False
-            return self._segment.detach()
+            done = self._segment.detach()
+            if self._segment.removed and not mine and self._held[0] == 0:
+                self._remove_lock()
+            return done
         finally:
             if not mine and self._held[0] == 0:
                 self._unlock_internally()
@@ -491,6 +494,23 @@ class QSharedMemory:
         if handle is not None and self._locks():
             handle.repair()
 
+    def _remove_lock(self) -> None:
+        """The last one out removed the segment, under the lock: remove the lock too.
+
+        Its owner (the creator) may be gone, or unable to take it when it went, and nobody else
+        would ever remove it.  We hold it, so nobody is inside; waiters see it removed and make
+        a new one (as they do when Qt's owner removes it), with the key file, which goes first.
+        """
+        handle = self._sem._handle
+        if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None:
+            return
+        sem = handle.sem
+        handle.sem, handle.unix_key = None, -1
+        handle.created_file = handle.created_semaphore = False
+        self._set_fast(clear=True)
+        handle.remove_file_and(sem)
+        self._held.extend(_FREE)
+
     def _own_lock(self) -> None:
         """After a successful create, own the lock semaphore as Qt's creator does."""
         handle = self._sem._handle
@@ -590,6 +610,7 @@ class _SysVSegment:
     def __init__(self, owner: QSharedMemory):
         self.owner = owner
         self.unix_key = 0
+        self.removed = False  # the last detach removed the segment
 
     def _qt66(self) -> bool:
         return self.owner._qt >= _QT66
@@ -700,6 +721,7 @@ class _SysVSegment:
             return exc.errno in (errno.EINVAL, errno.ENOENT)
         if attachments != 0:
             return True
+        self.removed = True
         try:
             sysv.shm_remove(shmid, name)
         except OSError as exc:
@@ -787,6 +809,7 @@ class _SysVSegment:
     def detach(self) -> bool:
         owner = self.owner
         name = owner.nativeKey()
+        self.removed = False
         try:
             owner._unmapped(lambda memory, size: sysv.shm_detach(memory, name))
         except OSError as exc:
@@ -811,6 +834,7 @@ class _PosixSegment:
     def __init__(self, owner: QSharedMemory):
         self.owner = owner
         self.fd = -1
+        self.removed = False  # never: Qt does not unlink POSIX shared memory on Linux
 
     def exists(self) -> bool:
         name = self.owner.nativeKey()

@@ -275,6 +275,13 @@ class Semaphore:
             _raise(self.name)
         return int(ds.sem_otime)
 
+    def change_time(self) -> int:
+        """``sem_ctime``: when it was made or last set with ``semctl`` (``IPC_STAT``)."""
+        ds = ffi.new("struct semid_ds *")
+        if lib.qshm_semctl_stat(self.semid, ds) == -1:
+            _raise(self.name)
+        return int(ds.sem_ctime)
+
     def last_pid(self) -> int:
         """The pid of the last process that operated on the semaphore (``GETPID``)."""
         v = lib.qshm_semctl_cmd(self.semid, 0, lib.GETPID)

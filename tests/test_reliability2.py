@@ -186,3 +186,170 @@ def test_signal_exceptions_around_the_lock_never_lose_it(family: str, qshm_key: 
     total = sum(c["held_known"] + c["free"] for c in counts.values())
     assert total == trials, counts
     assert sum(c["interrupted"] for c in counts.values()) == trials
+
+
+# --- 2 and 4. many processes, one legacy key: one lock, and nothing left ---------------------
+
+CONTENDER_CODE = r"""
+import json, os, random, struct, sys, time
+from qshm_compat import QSharedMemory
+
+key, rounds, cycles, seed, start_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+rng = random.Random(seed)
+me = os.getpid()
+slot = struct.Struct("<iI")  # pid of the process inside the lock, then the counter
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+while time.time() < start_at:
+    time.sleep(0.001)
+overlaps = done = failures = 0
+errors = []
+for r in range(rounds):
+    shm = QSharedMemory(key)
+    deadline = time.monotonic() + 20
+    while not (shm.create(slot.size, timeout=10) or shm.attach(timeout=10)):
+        if shm.error() not in (QSharedMemory.AlreadyExists, QSharedMemory.NotFound) or time.monotonic() > deadline:
+            errors.append(shm.errorString())
+            break
+    if not shm.isAttached():
+        failures += 1
+        shm.close(timeout=2)
+        continue
+    data = shm.data()
+    for _ in range(cycles):
+        if not shm.lock(timeout=10):
+            errors.append(shm.errorString())
+            failures += 1
+            break
+        inside, count = slot.unpack_from(data, 0)
+        if inside and inside != me and alive(inside):
+            overlaps += 1
+        slot.pack_into(data, 0, me, count + 1)
+        if rng.random() < 0.05:
+            time.sleep(0)  # give another process the chance to show it got in too
+        inside2, _ = slot.unpack_from(data, 0)
+        if inside2 != me:
+            overlaps += 1
+        slot.pack_into(data, 0, 0, count + 1)
+        shm.unlock()
+        done += 1
+    del data
+    time.sleep(rng.uniform(0, 0.01))
+    if r == rounds - 1 and sys.argv[6] == "linger":
+        print(json.dumps({"overlaps": overlaps, "done": done, "failures": failures, "errors": errors[:3]}), flush=True)
+        time.sleep(60)  # killed here by the test, still attached
+    shm.detach()
+    shm.close()
+print(json.dumps({"overlaps": overlaps, "done": done, "failures": failures, "errors": errors[:3]}), flush=True)
+"""
+
+
+def _contend(key: str, tmpdir: str, workers: int, rounds: int, cycles: int, seed: int, kill: set) -> tuple:
+    """``workers`` processes create-or-attach ``key`` ``rounds`` times, ``cycles`` locked
+    increments each; those in ``kill`` are SIGKILLed at the end while attached.  Returns
+    (overlaps, increments, failures, errors, pids)."""
+    import random as _random
+
+    rng = _random.Random(seed)
+    env = dict(os.environ, TMPDIR=tmpdir)
+    start_at = time.time() + 0.5
+    procs = []
+    for i in range(workers):
+        mode = "linger" if i in kill else "exit"
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", CONTENDER_CODE, key, str(rounds), str(cycles), str(rng.randrange(1 << 30)),
+             str(start_at), mode],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))
+    results, errors = [], []
+    for i, proc in enumerate(procs):
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if i in kill:
+            proc.kill()
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"worker {i} hung")
+        assert line, f"worker {i} said nothing: exit {proc.returncode}, {proc.stderr.read() if proc.stderr else ''}"
+        results.append(json.loads(line))
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    for r in results:
+        errors.extend(r["errors"])
+    return (
+        sum(r["overlaps"] for r in results), sum(r["done"] for r in results),
+        sum(r["failures"] for r in results), errors, {p.pid for p in procs},
+    )
+
+
+def _left(pids: set, tmpdir: str) -> "leftovers.Snapshot":
+    import leftovers
+
+    return leftovers.snapshot(pids, {tmpdir})
+
+
+@pytest.mark.parametrize("fs", ["tmpfs", "disk"])
+def test_many_processes_create_or_attach_one_lock(fs: str, tmp_path) -> None:
+    """6 processes each create() or else attach() one legacy key, 10 times, 200 locked
+    increments each time, with $TMPDIR on tmpfs and on disk: never two inside the lock at once,
+    no increment lost, and nothing left once all are gone."""
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="tmpfs-rel-", dir="/dev/shm") if fs == "tmpfs" else str(tmp_path)
+    rounds = 4 * SOAK
+    try:
+        total_overlaps = 0
+        for round_no in range(rounds):
+            key = f"qshm contend {secrets.token_hex(4)}"
+            overlaps, done, failures, errors, pids = _contend(key, base, 6, 10, 200, round_no, set())
+            total_overlaps += overlaps
+            assert failures == 0, errors
+            left = _left(pids, base)
+            if left:
+                import leftovers
+
+                leftovers.remove(left)
+            assert not left, f"round {round_no}: left {left.describe()}"
+        assert total_overlaps == 0, f"{total_overlaps} times two processes were inside the lock at once"
+    finally:
+        if fs == "tmpfs":
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def test_no_lock_key_file_left_after_contended_runs(tmp_path) -> None:
+    """4 processes x 2,000 lock cycles on one legacy key (create or attach, then lock, increment,
+    unlock), 5 times (20 in a soak), exiting in random orders, one of them killed in some runs:
+    no qipc_* file, System V segment or semaphore is left once all are gone, or, where a killed
+    process was the last one attached, after one ``qshm clean``."""
+    runs = 5 * SOAK
+    cycles = 2000
+    leaks = []
+    for run in range(runs):
+        key = f"qshm leak {secrets.token_hex(4)}"
+        kill = {run % 4} if run % 2 else set()
+        overlaps, done, failures, errors, pids = _contend(key, str(tmp_path), 4, 1, cycles, 100 + run, kill)
+        assert failures == 0, errors
+        assert overlaps == 0
+        left = _left(pids, str(tmp_path))
+        if left and kill:
+            env = dict(os.environ, TMPDIR=str(tmp_path))
+            subprocess.run([sys.executable, "-m", "qshm_compat", "clean", "--yes", key],
+                           capture_output=True, text=True, timeout=60, env=env)
+            left = _left(pids, str(tmp_path))
+        if left:
+            import leftovers
+
+            leaks.append((run, left.describe()))
+            leftovers.remove(left)
+    assert not leaks, f"{len(leaks)} of {runs} runs left objects: {leaks}"

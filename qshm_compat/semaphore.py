@@ -30,6 +30,10 @@ from .keys import QNativeIpcKey
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from functools import partial
+else:  # the C class itself: importing functools costs import time
+    from _functools import partial
+if TYPE_CHECKING:
     from typing import Any, Optional, Tuple, TypeAlias, Union
 
     Handle = Union["SysVSemaphoreHandle", "PosixSemaphoreHandle"]
@@ -97,7 +101,6 @@ class SysVSemaphoreHandle:
             raise SemaphoreFailure(
                 SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
             ) from None
-        name = self.describe  # formatted only if an error needs it
         for attempt in range(8):
             try:
                 st = os.stat(self.file_name)  # what ftok reads: the file behind any symlink
@@ -106,6 +109,9 @@ class SysVSemaphoreHandle:
                 self.unix_key = -1
                 raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: ftok failed") from None
             self.file_id = (st.st_dev, st.st_ino)
+            # Formatted only if an error needs it; no bound method: the semaphore would keep
+            # its handle alive in a reference cycle.
+            name = partial(_describe_sysv, self.file_name, self.unix_key)
             try:
                 try:
                     semid = sysv.sem_get(self.unix_key, True, name)
@@ -337,6 +343,10 @@ class PosixSemaphoreHandle:
 
     def repair(self) -> None:
         pass  # POSIX counts are never reset behind a holder's back (see QSharedMemory.create)
+
+
+def _describe_sysv(file_name: str, unix_key: int) -> str:
+    return f"System V semaphore key 0x{unix_key & 0xFFFFFFFF:08x}, key file {file_name}"
 
 
 def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False) -> Handle:

@@ -36,6 +36,7 @@ import errno
 import os
 import stat
 import sys
+from _weakref import proxy
 from itertools import starmap
 from operator import not_
 
@@ -608,7 +609,10 @@ class _SysVSegment:
     kind = "sysv"
 
     def __init__(self, owner: QSharedMemory):
-        self.owner = owner
+        # A weak proxy: a strong reference back would make every QSharedMemory a reference
+        # cycle, freed only by the cyclic GC, whose __del__ -> close() then runs at a random
+        # moment (possibly while this thread holds the lock).
+        self.owner: QSharedMemory = proxy(owner)
         self.unix_key = 0
         self.removed = False  # the last detach removed the segment
 
@@ -832,7 +836,10 @@ class _PosixSegment:
     kind = "posix"
 
     def __init__(self, owner: QSharedMemory):
-        self.owner = owner
+        # A weak proxy: a strong reference back would make every QSharedMemory a reference
+        # cycle, freed only by the cyclic GC, whose __del__ -> close() then runs at a random
+        # moment (possibly while this thread holds the lock).
+        self.owner: QSharedMemory = proxy(owner)
         self.fd = -1
         self.removed = False  # never: Qt does not unlink POSIX shared memory on Linux
 

@@ -28,6 +28,7 @@ else:
 from ._memory import encode_name as _encode
 from ._native import ffi, lib
 from ._plain import fast as _fast
+from .sysv import recorded, timed_take
 
 if TYPE_CHECKING:
     from typing import Any, Optional
@@ -157,23 +158,25 @@ class Semaphore:
         self.take = partial(lib.sem_trywait, sem)
         self.give = partial(lib.sem_post, sem)
 
-    def acquire(self, timeout: Optional[float] = None) -> bool:
-        """``sem_wait`` (EINTR retried); with ``timeout``, ``sem_timedwait``: False when it ran out."""
+    def acquire(self, timeout: Optional[float] = None, into: Any = None) -> bool:
+        """``sem_wait`` (EINTR retried); with ``timeout``, ``sem_timedwait``: False when it ran out.
+
+        ``into``: the outcome is recorded there by the call itself (``sysv.recorded``)."""
         sem = self._sem
         if timeout is not None and self.fast is not None:
             try:  # the same timed wait in C, with the EINTR loop and the held flag
-                return bool(self.fast.acquire(float(timeout)))
+                return timed_take(self.fast, float(timeout), into)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, self.name) from None
         if timeout is None:
-            while lib.sem_wait(sem) == -1:
+            while recorded(into, False, lib.sem_wait, sem) == -1:
                 if ffi.errno != errno.EINTR:
                     _raise(self.name)
             return True
         deadline = time.time() + max(timeout, 0.0)
         while True:
             sec = int(deadline)
-            if lib.qshm_sem_timedwait(sem, sec, int((deadline - sec) * 1e9)) == 0:
+            if recorded(into, False, lib.qshm_sem_timedwait, sem, sec, int((deadline - sec) * 1e9)) == 0:
                 return True
             code = ffi.errno
             if code == errno.ETIMEDOUT:
@@ -181,10 +184,12 @@ class Semaphore:
             if code != errno.EINTR:
                 _raise(self.name)
 
-    def release(self, n: int = 1) -> None:
-        """``sem_post`` n times; if one fails, the earlier posts are taken back (as Qt does)."""
+    def release(self, n: int = 1, into: Any = None) -> None:
+        """``sem_post`` n times; if one fails, the earlier posts are taken back (as Qt does).
+
+        ``into``: the outcome of a single post is recorded there by the call itself."""
         for done in range(n):
-            if lib.sem_post(self._sem) == -1:
+            if recorded(into if n == 1 else None, True, lib.sem_post, self._sem) == -1:
                 code = ffi.errno
                 for _ in range(done):
                     while lib.sem_wait(self._sem) == -1 and ffi.errno == errno.EINTR:

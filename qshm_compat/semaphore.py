@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 
 from . import _names, _registry, keys, posix, sysv
 from .errors import QtVersion, SemaphoreAccessMode, SystemSemaphoreError, sem_error
 from .keys import QNativeIpcKey
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from functools import partial
+else:  # the C class itself: importing functools costs import time
+    from _functools import partial
 if TYPE_CHECKING:
     from typing import Any, Optional, Tuple, TypeAlias, Union
 
@@ -40,6 +45,8 @@ NATIVE_KEY_QT: QtVersion = (6, 8, 0)
 #: How long the owner of a shared memory lock waits, when it goes, to take the lock before it
 #: removes it (seconds).  A lock still held after that is left in place for its holder.
 OWNER_CLEANUP_WAIT = 1.0
+#: A lock's recorded state "given back" (see ``sysv.recorded``), for ``deque.extend``.
+_GIVEN = (True,)
 
 
 class SemaphoreFailure(Exception):
@@ -69,6 +76,7 @@ class SysVSemaphoreHandle:
         self.sem: Optional[sysv.Semaphore] = None
         self.created_file = False
         self.created_semaphore = False
+        self.file_id: Optional[Tuple[int, int]] = None  # (st_dev, st_ino) the key came from
 
     def describe(self) -> str:
         if self.unix_key != -1:
@@ -93,23 +101,43 @@ class SysVSemaphoreHandle:
             raise SemaphoreFailure(
                 SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
             ) from None
-        try:
-            self.unix_key = sysv.ftok(self.file_name, self.project_id)
-        except OSError:
-            self.unix_key = -1
-            raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: ftok failed") from None
-        name = self.describe  # formatted only if an error needs it
-        try:
+        for attempt in range(8):
             try:
-                semid = sysv.sem_get(self.unix_key, True, name)
-                # A semaphore this call made: it owns it, and the key file with it (Qt removes a
-                # key file left over from a crash this way).
-                self.created_semaphore = self.created_file = True
-            except FileExistsError:
-                semid = sysv.sem_get(self.unix_key, False, name)
-        except OSError as exc:
-            self.clean()
-            raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
+                st = os.stat(self.file_name)  # what ftok reads: the file behind any symlink
+                self.unix_key = sysv.ftok(self.file_name, self.project_id)
+            except OSError:
+                self.unix_key = -1
+                raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: ftok failed") from None
+            self.file_id = (st.st_dev, st.st_ino)
+            # Formatted only if an error needs it; no bound method: the semaphore would keep
+            # its handle alive in a reference cycle.
+            name = partial(_describe_sysv, self.file_name, self.unix_key)
+            try:
+                try:
+                    semid = sysv.sem_get(self.unix_key, True, name)
+                    # A semaphore this call made: it owns it, and the key file with it (Qt
+                    # removes a key file left over from a crash this way).
+                    self.created_semaphore = self.created_file = True
+                except FileExistsError:
+                    semid = sysv.sem_get(self.unix_key, False, name)
+            except OSError as exc:
+                self.clean()
+                raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
+            if self._same_file() or attempt == 7:
+                break
+            # The key file was removed (and maybe re-made) while we keyed on it: its owner is
+            # removing the lock.  A semaphore made for the old file would be a second lock that
+            # nobody else finds; drop it and key again on the file there now.
+            if self.created_semaphore:
+                try:
+                    sysv.Semaphore(semid, name).remove()
+                except OSError:
+                    pass
+            self.created_semaphore = False
+            try:
+                self.created_file = sysv.create_key_file(self.file_name)
+            except OSError:
+                raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key") from None
         self.sem = sysv.Semaphore(semid, name)
         if mode == SemaphoreAccessMode.Create:
             self.created_semaphore = self.created_file = True
@@ -117,52 +145,84 @@ class SysVSemaphoreHandle:
             try:
                 self.sem.set_value(self.initial_value)
             except OSError as exc:
-                self.clean()
+                sem, self.sem, self.unix_key = self.sem, None, -1
+                self.created_semaphore = self.created_file = False
+                self.remove_file_and(sem)
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
 
-    def clean(self) -> None:
-        """Forget the handle; remove the key file and the semaphore if this object owns them.
+    def clean(self, wait: float = OWNER_CLEANUP_WAIT) -> None:
+        """Forget the handle; remove the semaphore, and its key file, if this object owns it.
+
+        The key file goes only with its semaphore, first, and only if it is still the very file
+        the semaphore was keyed from: a key file removed while its semaphore lives (Qt removes
+        it whenever it made the file) is re-made with a new inode, so ``ftok`` gives the next
+        process a new key and a second lock; a file someone re-made since is someone else's.
+        A file whose semaphore is gone is taken over by the next process that makes one for it.
 
         Qt removes an owned lock even while another process holds it, and the next locker then
         makes a new one and gets in too.  For a shared memory lock we first take it (waiting up
-        to ``OWNER_CLEANUP_WAIT``); if another process keeps holding it, we leave the semaphore
-        and its key file to the processes still using them.
+        to ``wait`` seconds); if another process keeps holding it, we leave the semaphore and
+        its key file to the processes still using them (the last detach removes them).
         """
         self.unix_key = -1
-        if self.is_lock and self.created_semaphore and self.sem is not None and not self._take_before_removal():
-            self.created_file = self.created_semaphore = False
-        if self.created_file:
-            sysv.remove_key_file(self.file_name)
-            self.created_file = False
-        if self.created_semaphore:
-            if self.sem is not None:
-                try:
-                    self.sem.remove()
-                except OSError:
-                    pass  # already gone: another owner removed it
-            self.created_semaphore = False
-        self.sem = None
+        sem, self.sem = self.sem, None
+        owned = self.created_semaphore and sem is not None
+        self.created_file = self.created_semaphore = False
+        if not owned:
+            return
+        assert sem is not None
+        if self.is_lock:
+            try:
+                if not sem.modify(-1, wait):
+                    return  # still held: left to its holders
+            except OSError:
+                return  # already removed, by whoever removed it, with its file
+        self.remove_file_and(sem)
 
-    def _take_before_removal(self) -> bool:
-        assert self.sem is not None
+    def _same_file(self) -> bool:
         try:
-            return self.sem.modify(-1, OWNER_CLEANUP_WAIT)
+            st = os.stat(self.file_name)
         except OSError:
-            return True  # already removed: nothing left to protect
+            return False
+        return (st.st_dev, st.st_ino) == self.file_id
 
-    def modify(self, count: int, timeout: Optional[float]) -> bool:
-        """``semop`` by ``count`` with ``SEM_UNDO``; False only when ``timeout`` ran out."""
+    def remove_file_and(self, sem: sysv.Semaphore) -> None:
+        """Remove the key file (if still the one ``sem`` was keyed from), then ``sem``."""
+        try:
+            st = os.lstat(self.file_name)
+            if (st.st_dev, st.st_ino) == self.file_id:
+                sysv.remove_key_file(self.file_name)
+        except OSError:
+            pass
+        try:
+            sem.remove()
+        except OSError:
+            pass  # already gone: another owner removed it
+
+    def modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
+        """``semop`` by ``count`` with ``SEM_UNDO``; False only when ``timeout`` ran out.
+
+        ``into``: a lock's state, recorded by the ``semop`` itself (``sysv.recorded``)."""
         self.handle(SemaphoreAccessMode.Open)
         assert self.sem is not None
         try:
-            return self.sem.modify(count, timeout)
+            return self.sem.modify(count, timeout, into)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EIDRM):
                 # Removed under us (its owner went away): make it again and retry, as Qt does.
+                # Nothing of it is ours to remove any more: its remover took its key file with
+                # it, and a key file there now is the one the others use (Qt unlinks it here).
                 self.sem = None
-                self.clean()
+                self.unix_key = -1
+                self.created_file = self.created_semaphore = False
+                if count > 0 and self.is_lock:
+                    # The lock we held went with it: there is nothing to give back (Qt makes
+                    # a new one and gives it a second count, and two processes get in).
+                    if into is not None:
+                        into.extend(_GIVEN)
+                    return True
                 self.handle(SemaphoreAccessMode.Open)
-                return self.modify(count, timeout)
+                return self.modify(count, timeout, into)
             raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore", self.qt) from None
 
     def value(self) -> int:
@@ -181,10 +241,25 @@ class SysVSemaphoreHandle:
         """
         sem = self.sem
         try:
-            if sem is not None:
-                value = sem.value()
-                if value > 1 or (value == 0 and sem.last_op_time() == 0):
+            if sem is None:
+                return
+            value = sem.value()
+            if value > 1:
+                sem.set_value(1)
+                return
+            # A count of 0 that no semop ever touched is also what a live creator shows
+            # between its semget and its SETVAL: resetting it then would let two processes
+            # in (ours, then the creator's SETVAL).  So it must be so for over a second
+            # (sem_ctime counts whole seconds) before we give the 1 back.
+            deadline = time.monotonic() + 2.5
+            while value == 0 and sem.last_op_time() == 0:
+                if time.time() - sem.change_time() >= 2:
                     sem.set_value(1)
+                    return
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.005)
+                value = sem.value()
         except OSError:
             pass  # removed meanwhile: the next operation re-makes it
 
@@ -244,21 +319,21 @@ class PosixSemaphoreHandle:
                 pass
             self.created_semaphore = False
 
-    def modify(self, count: int, timeout: Optional[float]) -> bool:
+    def modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
         self.handle(SemaphoreAccessMode.Open)
         assert self.sem is not None
         if count > 0:
             try:
-                self.sem.release(count)
+                self.sem.release(count, into)
             except OSError as exc:
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_post)", self.qt) from None
             return True
         try:
-            return self.sem.acquire(timeout)
+            return self.sem.acquire(timeout, into)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EIDRM):
                 self.sem = None
-                return self.modify(count, timeout)
+                return self.modify(count, timeout, into)
             raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_wait)", self.qt) from None
 
     def value(self) -> int:
@@ -268,6 +343,10 @@ class PosixSemaphoreHandle:
 
     def repair(self) -> None:
         pass  # POSIX counts are never reset behind a holder's back (see QSharedMemory.create)
+
+
+def _describe_sysv(file_name: str, unix_key: int) -> str:
+    return f"System V semaphore key 0x{unix_key & 0xFFFFFFFF:08x}, key file {file_name}"
 
 
 def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False) -> Handle:
@@ -525,7 +604,7 @@ class QSystemSemaphore:
         """The backend semaphore in use now (``take``/``give``), for a lock's fast path."""
         return self._handle.sem if self._handle is not None else None
 
-    def _modify(self, count: int, timeout: Optional[float]) -> bool:
+    def _modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
         handle = self._handle
         self._timed_out = False
         if handle is None:
@@ -533,7 +612,7 @@ class QSystemSemaphore:
             self._error_string = f"{_QSS}::handle:: key is empty"
             return False
         try:
-            done = handle.modify(count, timeout)
+            done = handle.modify(count, timeout, into)
         except SemaphoreFailure as failure:
             self._set_failure(failure)
             return False

@@ -36,21 +36,33 @@ import errno
 import os
 import stat
 import sys
+from _weakref import proxy
+from itertools import starmap
+from operator import not_
 
 from . import _memory, _registry, keys, posix, sysv
 from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
 from .keys import QNativeIpcKey
-from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, _copy_key
+from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, SysVSemaphoreHandle, _copy_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections import deque
     from typing import Any, List, Optional, Tuple, TypeAlias, Union
+else:  # the C type itself: importing collections costs import time
+    from _collections import deque
 
 _QSM = "QSharedMemory"
 _QT66: QtVersion = (6, 6, 0)
 # Our own reference plus getrefcount's argument: more means a memoryview still uses the buffer.
 _UNSHARED_REFCOUNT = 2
+
+
+#: The lock's state "not held" (any value but 0), as an iterable for ``deque.extend``.
+_FREE = (-1,)
+#: The argument tuples of one call with no argument (``starmap(take, _NO_ARGS)``).
+_NO_ARGS = ((),)
 
 
 class _Failed(Exception):
@@ -103,7 +115,10 @@ class QSharedMemory:
         self._size = 0
         self._error = SharedMemoryError.NoError
         self._error_string = ""
-        self._locked_by_me = False
+        # Whether this object holds the lock: held while _held[0] == 0.  The semaphore calls
+        # themselves store their outcome there (sysv.recorded), so an exception raised by a
+        # signal handler (Ctrl-C) can never fall between taking the lock and knowing it.
+        self._held: Any = deque(_FREE, maxlen=1)
         # The lock's fast path: take()/give() of the semaphore that worked last time, one C call
         # each (_no_fast until there is one); anything unusual goes the long way.
         self._take: Any = _no_fast
@@ -201,14 +216,20 @@ class QSharedMemory:
         size = _check_size(size)
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
+        if size > 0 and self._memory is None and self._segment.in_use():
+            # Qt answers at once here because its create() resets (System V) or replaces (POSIX)
+            # the lock, breaking a holder's exclusion; we answer at once without touching the
+            # lock: the segment exists and is in use, so the exclusive create would fail anyway.
+            self._segment.fail_exists()
+            return False
         if not self._init_key(self._create_lock_mode()):
             return False
         self._sem_handle_repair()
         function = f"{_QSM}::create"
-        locked = self._lock_internally(function, timeout)
-        if locked is None:
-            return False
+        mine = self._held[0] == 0  # held by the caller: stays held
         try:
+            if self._lock_internally(function, timeout) is None:
+                return False
             if size <= 0:
                 self._set_error(SharedMemoryError.InvalidSize, f"{function}: create size is less then 0")
                 return False
@@ -229,7 +250,7 @@ class QSharedMemory:
                 return False
             return True
         finally:
-            if locked:
+            if not mine and self._held[0] == 0:
                 self._unlock_internally()
 
     def attach(
@@ -244,10 +265,10 @@ class QSharedMemory:
         if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
         self._sem_handle_repair()  # Qt would hang on a lock its creator never initialized
-        locked = self._lock_internally(f"{_QSM}::attach", timeout)
-        if locked is None:
-            return False
+        mine = self._held[0] == 0
         try:
+            if self._lock_internally(f"{_QSM}::attach", timeout) is None:
+                return False
             if self._memory is not None:
                 return False
             self._segment.handle()
@@ -256,20 +277,23 @@ class QSharedMemory:
         except _Failed:
             return False
         finally:
-            if locked:
+            if not mine and self._held[0] == 0:
                 self._unlock_internally()
 
     def detach(self, *, timeout: Optional[float] = None) -> bool:
         """``QSharedMemory::detach``; on System V the last one out removes the segment and file."""
         if self._memory is None:
             return False
-        locked = self._lock_internally(f"{_QSM}::detach", timeout)
-        if locked is None:
-            return False
+        mine = self._held[0] == 0
         try:
-            return self._segment.detach()
+            if self._lock_internally(f"{_QSM}::detach", timeout) is None:
+                return False
+            done = self._segment.detach()
+            if self._segment.removed and not mine and self._held[0] == 0:
+                self._remove_lock()
+            return done
         finally:
-            if locked:
+            if not mine and self._held[0] == 0:
                 self._unlock_internally()
 
     def isAttached(self) -> bool:
@@ -299,16 +323,20 @@ class QSharedMemory:
     # -- the lock ---------------------------------------------------------------------------
 
     def lock(self, timeout: Optional[float] = None) -> bool:
-        """``QSharedMemory::lock``; with ``timeout`` (seconds), False once it runs out."""
-        if self._locked_by_me:
+        """``QSharedMemory::lock``; with ``timeout`` (seconds), False once it runs out.
+
+        An exception raised meanwhile by a signal handler (Ctrl-C) leaves the lock either held,
+        and then ``unlock()`` (or ``close()``) gives it back, or free."""
+        held = self._held
+        if held[0] == 0:
             _warn_already_locked()
             return True
-        if timeout is None and self._take() == 0:
-            self._locked_by_me = True
-            return True
+        if timeout is None:
+            held.extend(starmap(self._take, _NO_ARGS))  # take and record, in C
+            if held[0] == 0:
+                return True
         # The long way re-makes a removed semaphore, retries EINTR and sets Qt's errors.
-        if self._sem._modify(-1, timeout):
-            self._locked_by_me = True
+        if self._sem._modify(-1, timeout, held):
             self._set_fast()
             return True
         self._lock_failed(f"{_QSM}::lock", timeout)
@@ -316,15 +344,22 @@ class QSharedMemory:
 
     def unlock(self) -> bool:
         """``QSharedMemory::unlock``: False unless this object holds the lock."""
-        if not self._locked_by_me:
+        held = self._held
+        if held[0] != 0:
             return False
-        self._locked_by_me = False
-        if self._give() == 0:
+        held.extend(map(not_, starmap(self._give, _NO_ARGS)))  # give and record, in C
+        if held[0] is True:
             return True
-        if self._sem._modify(1, None):
+        if self._sem._modify(1, None, held):
             return True
+        held.extend(_FREE)  # the semaphore is gone: nothing is held any more
         self._set_error(SharedMemoryError.LockError, f"{_QSM}::unlock: unable to unlock")
         return False
+
+    @property
+    def _locked_by_me(self) -> bool:
+        """Whether this object holds the lock now."""
+        return bool(self._held[0] == 0)
 
     def locked(self, timeout: Optional[float] = None) -> _Locked:
         """``with shm.locked(timeout=1.0):`` hold the lock for the block.
@@ -353,7 +388,7 @@ class QSharedMemory:
         With ``timeout``, a lock that is not had in time does not block: the segment is then
         only unmapped from this process, without the last-one-out removal.
         """
-        if self._locked_by_me:
+        if self._held[0] == 0:
             if self.isAttached():
                 _warn_already_locked()  # Qt's destructor detaches through lock() first
             self.unlock()
@@ -379,7 +414,7 @@ class QSharedMemory:
 
     def _disown(self) -> None:
         """In a forked child: the lock and the semaphore belong to the parent, not to us."""
-        self._locked_by_me = False
+        self._held.extend(_FREE)
         self._sem._disown()
 
     def __repr__(self) -> str:
@@ -464,6 +499,23 @@ class QSharedMemory:
         if handle is not None and self._locks():
             handle.repair()
 
+    def _remove_lock(self) -> None:
+        """The last one out removed the segment, under the lock: remove the lock too.
+
+        Its owner (the creator) may be gone, or unable to take it when it went, and nobody else
+        would ever remove it.  We hold it, so nobody is inside; waiters see it removed and make
+        a new one (as they do when Qt's owner removes it), with the key file, which goes first.
+        """
+        handle = self._sem._handle
+        if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None:
+            return
+        sem = handle.sem
+        handle.sem, handle.unix_key = None, -1
+        handle.created_file = handle.created_semaphore = False
+        self._set_fast(clear=True)
+        handle.remove_file_and(sem)
+        self._held.extend(_FREE)
+
     def _own_lock(self) -> None:
         """After a successful create, own the lock semaphore as Qt's creator does."""
         handle = self._sem._handle
@@ -485,20 +537,27 @@ class QSharedMemory:
         lock for this key, or this object holds it already: then it stays held afterwards,
         where Qt would release it under its caller).  None: not had; the error is set.
         """
+        held = self._held
         if not self._locks():
             return False
-        if self._locked_by_me:
+        if held[0] == 0:
             _warn_already_locked()  # Qt's QSharedMemoryLocker calls lock(), which warns
             return False
-        if (timeout is None and self._take() == 0) or self._sem._modify(-1, timeout):
+        if timeout is None:
+            held.extend(starmap(self._take, _NO_ARGS))
+            if held[0] == 0:
+                return True
+        if self._sem._modify(-1, timeout, held):
             self._set_fast()
             return True
         self._lock_failed(function, timeout)
         return None
 
     def _unlock_internally(self) -> None:
-        if self._give() != 0:
-            self._sem._modify(1, None)
+        held = self._held
+        held.extend(map(not_, starmap(self._give, _NO_ARGS)))
+        if held[0] is not True and not self._sem._modify(1, None, held):
+            held.extend(_FREE)
 
     def _lock_failed(self, function: str, timeout: Optional[float]) -> None:
         """Qt's LockError "<function>: unable to lock", saying more when our timeout ran out."""
@@ -557,8 +616,12 @@ class _SysVSegment:
     kind = "sysv"
 
     def __init__(self, owner: QSharedMemory):
-        self.owner = owner
+        # A weak proxy: a strong reference back would make every QSharedMemory a reference
+        # cycle, freed only by the cyclic GC, whose __del__ -> close() then runs at a random
+        # moment (possibly while this thread holds the lock).
+        self.owner: QSharedMemory = proxy(owner)
         self.unix_key = 0
+        self.removed = False  # the last detach removed the segment
 
     def _qt66(self) -> bool:
         return self.owner._qt >= _QT66
@@ -568,6 +631,28 @@ class _SysVSegment:
 
     def exists(self) -> bool:
         return os.path.exists(self.owner.nativeKey())
+
+    def in_use(self) -> bool:
+        """The segment exists and a process is attached to it: create() cannot but fail.
+
+        Looks only (``lstat``, ``ftok``, ``shmget`` without ``IPC_CREAT``, ``IPC_STAT``): nothing
+        is made, and no lock is taken.
+        """
+        name = self.owner.nativeKey()
+        if not name:
+            return False
+        try:
+            st = os.lstat(name)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                return False  # the long way refuses it with a precise error
+            shmid = sysv.shm_get(sysv.ftok(name, self._project_id()), True, name)
+            return sysv.shm_size_and_attachments(shmid, name)[1] > 0
+        except (OSError, ValueError):
+            return False
+
+    def fail_exists(self) -> None:
+        """Set the error of an exclusive ``shmget`` that found the segment (AlreadyExists)."""
+        self.owner._set_errno(OSError(errno.EEXIST, os.strerror(errno.EEXIST)), f"{_QSM}::create")
 
     def is_stale(self) -> bool:
         """The segment exists and no process is attached to it (its creator died)."""
@@ -647,6 +732,7 @@ class _SysVSegment:
             return exc.errno in (errno.EINVAL, errno.ENOENT)
         if attachments != 0:
             return True
+        self.removed = True
         try:
             sysv.shm_remove(shmid, name)
         except OSError as exc:
@@ -734,6 +820,7 @@ class _SysVSegment:
     def detach(self) -> bool:
         owner = self.owner
         name = owner.nativeKey()
+        self.removed = False
         try:
             owner._unmapped(lambda memory, size: sysv.shm_detach(memory, name))
         except OSError as exc:
@@ -756,8 +843,12 @@ class _PosixSegment:
     kind = "posix"
 
     def __init__(self, owner: QSharedMemory):
-        self.owner = owner
+        # A weak proxy: a strong reference back would make every QSharedMemory a reference
+        # cycle, freed only by the cyclic GC, whose __del__ -> close() then runs at a random
+        # moment (possibly while this thread holds the lock).
+        self.owner: QSharedMemory = proxy(owner)
         self.fd = -1
+        self.removed = False  # never: Qt does not unlink POSIX shared memory on Linux
 
     def exists(self) -> bool:
         name = self.owner.nativeKey()
@@ -765,6 +856,23 @@ class _PosixSegment:
 
     def is_stale(self) -> bool:
         return False  # POSIX tells nothing of who is attached
+
+    def in_use(self) -> bool:
+        """The object exists (POSIX does not say who maps it; Qt never unlinks it), so an
+        exclusive ``shm_open`` would fail."""
+        name = self.owner.nativeKey()
+        try:
+            fd = posix.shm_open(name, posix.open_flags(True), 0) if name else -1
+        except (OSError, ValueError):
+            return False  # missing, or not ours to open: the long way says which
+        if fd == -1:
+            return False
+        posix.close(fd)
+        return True
+
+    def fail_exists(self) -> None:
+        """Set the error of an exclusive ``shm_open`` that found the object (AlreadyExists)."""
+        self.owner._set_errno(OSError(errno.EEXIST, os.strerror(errno.EEXIST)), f"{_QSM}::attach (shm_open)")
 
     def unmap_only(self) -> None:
         name = self.owner.nativeKey()
@@ -864,7 +972,13 @@ class _Locked:
 
     def __enter__(self) -> QSharedMemory:
         shm = self._shm
-        if not shm.lock(self._timeout):
+        try:
+            ok = shm.lock(self._timeout)
+        except BaseException:
+            # Interrupted (Ctrl-C): the block will not run, so its lock must not stay taken.
+            shm.unlock()
+            raise
+        if not ok:
             if shm._sem._timed_out:
                 raise LockTimeoutError(shm._error_string)
             raise IpcError(shm._error_string)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from operator import not_
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -239,20 +240,21 @@ class Semaphore:
     def name(self) -> str:
         return str(self._name() if callable(self._name) else self._name)
 
-    def modify(self, count: int, timeout: Optional[float] = None) -> bool:
+    def modify(self, count: int, timeout: Optional[float] = None, into: Any = None) -> bool:
         """Add ``count`` (negative: wait and take).  False only when ``timeout`` ran out.
 
         EINTR is retried (Qt's ``EINTR_LOOP``); Python's signal handlers run between tries, so a
-        Ctrl-C still interrupts a wait.
+        Ctrl-C still interrupts a wait.  ``into`` (see :func:`recorded`) records the outcome of
+        the ``semop`` itself, so an exception from a signal handler cannot separate the two.
         """
         if count == -1 and timeout is not None and self.fast is not None:
             try:  # the same timed wait in C, with the EINTR loop and the held flag
-                return bool(self.fast.acquire(float(timeout)))
+                return timed_take(self.fast, float(timeout), into)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, self.name) from None
         ops = _DOWN if count == -1 else _UP if count == 1 else _sembuf(count)
         if timeout is None:
-            while lib.semop(self.semid, ops, 1) == -1:
+            while recorded(into, count > 0, lib.semop, self.semid, ops, 1) == -1:
                 if ffi.errno != errno.EINTR:
                     _raise(self.name)
             return True
@@ -261,7 +263,7 @@ class Semaphore:
         while True:
             sec = int(remaining)
             nsec = int((remaining - sec) * 1e9)
-            if lib.qshm_semtimedop(self.semid, ops, 1, sec, nsec) == 0:
+            if recorded(into, count > 0, lib.qshm_semtimedop, self.semid, ops, 1, sec, nsec) == 0:
                 return True
             code = ffi.errno
             if code == errno.EAGAIN:
@@ -287,6 +289,13 @@ class Semaphore:
             _raise(self.name)
         return int(ds.sem_otime)
 
+    def change_time(self) -> int:
+        """``sem_ctime``: when it was made or last set with ``semctl`` (``IPC_STAT``)."""
+        ds = ffi.new("struct semid_ds *")
+        if lib.qshm_semctl_stat(self.semid, ds) == -1:
+            _raise(self.name)
+        return int(ds.sem_ctime)
+
     def last_pid(self) -> int:
         """The pid of the last process that operated on the semaphore (``GETPID``)."""
         v = lib.qshm_semctl_cmd(self.semid, 0, lib.GETPID)
@@ -304,6 +313,34 @@ class Semaphore:
     def remove(self) -> None:
         if lib.qshm_semctl_cmd(self.semid, 0, lib.IPC_RMID) == -1:
             _raise(self.name)
+
+
+def recorded(into: Any, release: bool, function: Any, *args: Any) -> int:
+    """``function(*args)`` (a C call returning 0 or -1), its outcome stored in ``into`` first.
+
+    ``into`` is a ``deque(maxlen=1)`` holding a lock's state: after a take, the call's result
+    (0: held); after a release, ``not result`` (True: given back).  The call and the store happen
+    inside C (``map`` consumed by ``deque.extend``), where Python runs no signal handler, so a
+    Ctrl-C cannot fall between taking a semaphore and knowing it is taken.  ``into`` None: a
+    plain call.
+    """
+    if into is None:
+        return int(function(*args))
+    calls = map(function, *[(arg,) for arg in args])
+    if release:
+        into.extend(map(not_, calls))
+        return 0 if into[0] is True else -1
+    into.extend(calls)
+    return int(into[0])
+
+
+def timed_take(fast: Any, timeout: float, into: Any) -> bool:
+    """``fast.acquire(timeout)`` (a C lock's timed wait: True when taken), its outcome stored in
+    ``into`` inside C as :func:`recorded` does (``not taken``: 0/False means held)."""
+    if into is None:
+        return bool(fast.acquire(timeout))
+    into.extend(map(not_, map(fast.acquire, (timeout,))))
+    return into[0] == 0
 
 
 def _sembuf(op: int) -> Any:

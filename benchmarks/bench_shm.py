@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where qshm_compat is imported from: this source tree, or --qshm-path (to compare a variant).
+# Where qshm_compat is imported from: the installed copy, or --qshm-path (to compare a variant).
 QSHM_ROOT = ROOT
 FIXTURES = ROOT / "interop_fixtures"
 BUILD = Path(os.environ.get("QSHM_PEER_BUILD", FIXTURES / "build"))
@@ -89,6 +89,17 @@ def log(*parts: Any) -> None:
 # =================================================================================================
 # Worker side: one Python stack in one process, driven by JSON lines on stdin/stdout.
 # =================================================================================================
+
+
+def _installed_copy() -> Path:
+    """The directory holding the qshm_compat this Python would import (not this source tree,
+    whose compiled modules are not built); the source tree if there is none."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qshm_compat")
+    if spec is None or spec.origin is None:
+        return ROOT
+    return Path(spec.origin).resolve().parent.parent
 
 
 class Stack:
@@ -1064,9 +1075,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--round-time", type=float, help="seconds per stack per round")
     parser.add_argument("--data-rounds", type=int, help="rounds of the 64 MiB copies (2 each)")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import target")
-    parser.add_argument("--qshm-path", type=Path, default=ROOT,
+    parser.add_argument("--qshm-path", type=Path, default=_installed_copy(),
                         help="directory holding the qshm_compat package to measure (default: "
-                             "this source tree)")
+                             "the copy this Python imports, e.g. the one tests/run.sh installed)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     global QSHM_ROOT

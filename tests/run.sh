@@ -101,4 +101,16 @@ echo "== pytest"
 # PYTHONSAFEPATH keeps it off for the processes the tests start (python -c ..., python -m
 # qshm_compat, run from this directory): everything imports the installed copy.
 export PYTHONSAFEPATH=1
+if [ $# -eq 0 ] && [ "${QSHM_PLAIN:-}" != 1 ]; then
+    # The whole run (no arguments) also proves the plain path: QSHM_PLAIN=1 turns off every
+    # native fast path (the lock's C type, the codec's C loops), and the modules that drive the
+    # real Qt peers and the reliability cases must pass on it too (test_fast_paths.py and
+    # test_datastream_paths.py run both paths side by side in the main run).
+    echo "== pytest, plain path (QSHM_PLAIN=1): interop, reliability and codec modules"
+    QSHM_PLAIN=1 "$VENV/bin/pytest" -q \
+        tests/test_sysv_interop.py tests/test_native_keys_interop.py tests/test_errors.py \
+        tests/test_qt_versions.py tests/test_example_interop.py tests/test_reliability.py \
+        tests/test_reliability2.py tests/test_datastream_live.py
+    echo "== pytest, fast path: everything"
+fi
 exec "$VENV/bin/pytest" "$@"

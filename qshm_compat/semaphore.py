@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 
 from . import _names, _registry, keys, posix, sysv
@@ -77,6 +78,10 @@ class SysVSemaphoreHandle:
         self.created_file = False
         self.created_semaphore = False
         self.file_id: Optional[Tuple[int, int]] = None  # (st_dev, st_ino) the key came from
+        # A shared memory lock refuses a key file or semaphore of another user, as the segment's
+        # are refused; QSharedMemory(allow_foreign=True) uses them as Qt does (set by make_handle).
+        self.allow_foreign = True
+        self.foreign = False  # the semaphore in use belongs to another user (never repaired)
 
     def describe(self) -> str:
         if self.unix_key != -1:
@@ -102,6 +107,8 @@ class SysVSemaphoreHandle:
                 SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
             ) from None
         for attempt in range(8):
+            if not self.allow_foreign:
+                self._refuse_foreign_file()
             try:
                 st = os.stat(self.file_name)  # what ftok reads: the file behind any symlink
                 self.unix_key = sysv.ftok(self.file_name, self.project_id)
@@ -120,6 +127,18 @@ class SysVSemaphoreHandle:
                     self.created_semaphore = self.created_file = True
                 except FileExistsError:
                     semid = sysv.sem_get(self.unix_key, False, name)
+                    owner = sysv.sem_stat(semid, name()).uid if self.is_lock else os.geteuid()
+                    self.foreign = owner != os.geteuid()
+                    if self.foreign and not self.allow_foreign:
+                        self.unix_key = -1
+                        if self.created_file:  # ours, but keyed onto another user's semaphore
+                            self.created_file = False
+                            sysv.remove_key_file(self.file_name)
+                        raise SemaphoreFailure(
+                            SystemSemaphoreError.PermissionDenied,
+                            f"{_QSS}::handle: semaphore {semid} of key file {self.file_name} belongs to "
+                            f"uid {owner}, not to us; refused (allow_foreign=True uses it as Qt does)",
+                        )
             except OSError as exc:
                 self.clean()
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
@@ -178,6 +197,25 @@ class SysVSemaphoreHandle:
             except OSError:
                 return  # already removed, by whoever removed it, with its file
         self.remove_file_and(sem)
+
+    def _refuse_foreign_file(self) -> None:
+        """A lock's key file that is a symbolic link or another user's is refused."""
+        try:
+            st = os.lstat(self.file_name)
+        except OSError:
+            return  # gone meanwhile: the stat below reports it
+        if stat.S_ISLNK(st.st_mode):
+            text = f"key file {self.file_name} is a symbolic link; refused (allow_foreign=True follows it as Qt does)"
+        elif st.st_uid != os.geteuid():
+            text = (
+                f"key file {self.file_name} belongs to uid {st.st_uid}, not to us; refused "
+                "(allow_foreign=True uses it as Qt does)"
+            )
+        else:
+            return
+        self.unix_key = -1
+        self.created_file = False
+        raise SemaphoreFailure(SystemSemaphoreError.PermissionDenied, f"{_QSS}::handle: {text}")
 
     def _same_file(self) -> bool:
         try:
@@ -241,8 +279,8 @@ class SysVSemaphoreHandle:
         """
         sem = self.sem
         try:
-            if sem is None:
-                return
+            if sem is None or self.foreign:
+                return  # never set another user's count, even with allow_foreign=True
             value = sem.value()
             if value > 1:
                 sem.set_value(1)
@@ -349,13 +387,17 @@ def _describe_sysv(file_name: str, unix_key: int) -> str:
     return f"System V semaphore key 0x{unix_key & 0xFFFFFFFF:08x}, key file {file_name}"
 
 
-def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False) -> Handle:
-    """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock)."""
+def make_handle(
+    key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False, allow_foreign: bool = True
+) -> Handle:
+    """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock,
+    whose key file and semaphore must be ours unless ``allow_foreign``)."""
     if key.type() == QNativeIpcKey.Type.PosixRealtime:
         return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt)
     # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
     project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
     handle = SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)
+    handle.allow_foreign = allow_foreign or not is_lock
     handle.legacy = bool(key.legacyKey())
     return handle
 
@@ -404,6 +446,7 @@ class QSystemSemaphore:
         self._error_string = ""
         self._timed_out = False
         self._is_lock = False  # set by QSharedMemory on the semaphore it locks with
+        self._allow_foreign = False  # set by QSharedMemory: its allow_foreign, for the lock
         self._key_context: Optional[keys.KeyContext] = None
         _registry.register(self)
         if isinstance(key, QNativeIpcKey):
@@ -465,7 +508,7 @@ class QSystemSemaphore:
             self._handle = None
             return
         self._ipc_key = _names.legacy_native_key(key, "sem", self._ctx())
-        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock)
+        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock, self._allow_foreign)
         self._run_handle(mode)
 
     def setNativeKey(
@@ -576,7 +619,7 @@ class QSystemSemaphore:
         self._clear_error()
         self._clean()
         self._ipc_key = _copy_key(key)
-        self._handle = make_handle(self._ipc_key, initial_value, self._qt, self._is_lock)
+        self._handle = make_handle(self._ipc_key, initial_value, self._qt, self._is_lock, self._allow_foreign)
         self._run_handle(mode)
 
     def _clear_error(self) -> None:

@@ -129,6 +129,7 @@ class QSharedMemory:
         # first initKey() always sets it, even to an empty System V key (and then fails).
         self._sem._ipc_key = QNativeIpcKey()
         self._sem._is_lock = True
+        self._sem._allow_foreign = allow_foreign
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
         if key is None and self._qt >= _QT66:

@@ -8,13 +8,15 @@ pytest down with it.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from qshm_compat import QNativeIpcKey
+from qshm_compat import QNativeIpcKey, QSharedMemory, QSystemSemaphore, sysv
 
 
 def run_child(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -108,11 +110,78 @@ KEPT_VIEW = """
 
 @pytest.mark.parametrize("family", ["sysv", "posix"])
 def test_view_outliving_its_object_frees_the_address_space(family: str, qshm_key: str, qshm_native_key) -> None:
-    import json
-
     out = run_child(KEPT_VIEW.format(key=key_expr(family, qshm_key, qshm_native_key)))
     assert out.returncode == 0, f"exit {out.returncode}\n{out.stdout}\n{out.stderr}"
     vm = json.loads(out.stdout.strip().splitlines()[-1])
     assert vm["zeros"] == "000000"  # the view read private zeros after detach()
     assert vm["kept"] - vm["before"] >= 60 << 10, vm  # measured: the placeholder is there ...
     assert vm["after"] - vm["before"] < 8 << 10, vm  # ... and goes with the last view
+
+
+# --- 7. the lock's own key file and semaphore are checked like the segment's ----------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+
+
+def _sem_value(semid: int) -> int:
+    from qshm_compat._native import lib
+
+    return int(lib.qshm_semctl_cmd(semid, 0, lib.GETVAL))
+
+
+@needs_root
+def test_lock_key_file_of_another_user_is_refused(key: str) -> None:
+    sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+    with open(sem_file, "x"):
+        pass
+    os.chown(sem_file, 65534, 65534)  # planted by uid 65534
+    try:
+        shm = QSharedMemory(key)
+        assert shm.create(16) is False
+        assert shm.error() == QSharedMemory.PermissionDenied, shm.errorString()
+        assert sem_file in shm.errorString() and "uid 65534" in shm.errorString(), shm.errorString()
+        assert not os.path.exists(shm.nativeKey())  # nothing made for the segment either
+        shm.close()
+        assert os.stat(sem_file).st_uid == 65534  # not ours to remove
+    finally:
+        os.unlink(sem_file)
+
+
+@needs_root
+def test_lock_semaphore_of_another_user_is_refused_and_never_repaired(key: str) -> None:
+    from test_errors import _as_other_user
+
+    from qshm_compat._native import lib
+
+    sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+    with open(sem_file, "x"):
+        pass  # our key file: only the semaphore is planted
+    unix_key = sysv.ftok(sem_file)
+
+    def plant() -> int:
+        semid = int(lib.semget(unix_key, 1, lib.IPC_CREAT | lib.IPC_EXCL | 0o666))
+        if semid != -1:
+            lib.qshm_semctl_setval(semid, 0, 3)  # a count Qt's repair would reset to 1
+        return semid
+
+    semid = _as_other_user(plant)
+    assert semid != -1
+    try:
+        assert sysv.sem_stat(semid, sem_file).uid == 65534 and _sem_value(semid) == 3
+        shm = QSharedMemory(key)
+        assert shm.create(16) is False
+        assert shm.error() == QSharedMemory.PermissionDenied, shm.errorString()
+        text = shm.errorString()
+        assert f"semaphore {semid}" in text and sem_file in text and "uid 65534" in text, text
+        shm.close()
+        assert _sem_value(semid) == 3
+        # allow_foreign=True uses it as Qt does, but never sets another user's count.
+        shm = QSharedMemory(key, allow_foreign=True)
+        assert shm.create(16), shm.errorString()
+        assert _sem_value(semid) == 3
+        shm.close()
+    finally:
+        lib.qshm_semctl_cmd(semid, 0, lib.IPC_RMID)
+        if os.path.exists(sem_file):
+            os.unlink(sem_file)
+

@@ -107,8 +107,6 @@ class SysVSemaphoreHandle:
                 SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
             ) from None
         for attempt in range(8):
-            if not self.allow_foreign:
-                self._refuse_foreign_file()
             try:
                 st = os.stat(self.file_name)  # what ftok reads: the file behind any symlink
                 self.unix_key = sysv.ftok(self.file_name, self.project_id)
@@ -127,18 +125,9 @@ class SysVSemaphoreHandle:
                     self.created_semaphore = self.created_file = True
                 except FileExistsError:
                     semid = sysv.sem_get(self.unix_key, False, name)
-                    owner = sysv.sem_stat(semid, name()).uid if self.is_lock else os.geteuid()
-                    self.foreign = owner != os.geteuid()
-                    if self.foreign and not self.allow_foreign:
-                        self.unix_key = -1
-                        if self.created_file:  # ours, but keyed onto another user's semaphore
-                            self.created_file = False
-                            sysv.remove_key_file(self.file_name)
-                        raise SemaphoreFailure(
-                            SystemSemaphoreError.PermissionDenied,
-                            f"{_QSS}::handle: semaphore {semid} of key file {self.file_name} belongs to "
-                            f"uid {owner}, not to us; refused (allow_foreign=True uses it as Qt does)",
-                        )
+                if self.is_lock:
+                    # After semget, so that where Qt fails (EACCES) its own error stands.
+                    self._check_owners(semid, name())
             except OSError as exc:
                 self.clean()
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
@@ -198,23 +187,40 @@ class SysVSemaphoreHandle:
                 return  # already removed, by whoever removed it, with its file
         self.remove_file_and(sem)
 
-    def _refuse_foreign_file(self) -> None:
-        """A lock's key file that is a symbolic link or another user's is refused."""
+    def _check_owners(self, semid: int, name: str) -> None:
+        """A lock's key file that is a symbolic link or another user's, or a semaphore of another
+        user, is refused (unless ``allow_foreign``); what this call made for it is removed."""
+        uid = os.geteuid()
+        self.foreign = not self.created_semaphore and sysv.sem_stat(semid, name).uid != uid
+        if self.allow_foreign:
+            return
         try:
-            st = os.lstat(self.file_name)
+            st: Optional[os.stat_result] = os.lstat(self.file_name)
         except OSError:
-            return  # gone meanwhile: the stat below reports it
-        if stat.S_ISLNK(st.st_mode):
+            st = None  # gone meanwhile: the caller keys again
+        if st is not None and stat.S_ISLNK(st.st_mode):
             text = f"key file {self.file_name} is a symbolic link; refused (allow_foreign=True follows it as Qt does)"
-        elif st.st_uid != os.geteuid():
+        elif st is not None and st.st_uid != uid:
             text = (
                 f"key file {self.file_name} belongs to uid {st.st_uid}, not to us; refused "
                 "(allow_foreign=True uses it as Qt does)"
             )
+        elif self.foreign:
+            text = (
+                f"semaphore {semid} of key file {self.file_name} belongs to uid "
+                f"{sysv.sem_stat(semid, name).uid}, not to us; refused (allow_foreign=True uses it as Qt does)"
+            )
         else:
             return
+        if self.created_semaphore:
+            try:
+                sysv.Semaphore(semid, name).remove()
+            except OSError:
+                pass
+        if self.created_file and st is not None and not stat.S_ISLNK(st.st_mode) and st.st_uid == uid:
+            sysv.remove_key_file(self.file_name)
         self.unix_key = -1
-        self.created_file = False
+        self.created_file = self.created_semaphore = False
         raise SemaphoreFailure(SystemSemaphoreError.PermissionDenied, f"{_QSS}::handle: {text}")
 
     def _same_file(self) -> bool:

@@ -191,7 +191,15 @@ class SysVSemaphoreHandle:
         """A lock's key file that is a symbolic link or another user's, or a semaphore of another
         user, is refused (unless ``allow_foreign``); what this call made for it is removed."""
         uid = os.geteuid()
-        self.foreign = not self.created_semaphore and sysv.sem_stat(semid, name).uid != uid
+        owner = uid
+        if not self.created_semaphore:
+            try:
+                owner = sysv.sem_stat(semid, name).uid
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.EIDRM):
+                    raise
+                # Removed meanwhile by its owner: the next semop re-makes it and checks again.
+        self.foreign = owner != uid
         if self.allow_foreign:
             return
         try:
@@ -208,7 +216,7 @@ class SysVSemaphoreHandle:
         elif self.foreign:
             text = (
                 f"semaphore {semid} of key file {self.file_name} belongs to uid "
-                f"{sysv.sem_stat(semid, name).uid}, not to us; refused (allow_foreign=True uses it as Qt does)"
+                f"{owner}, not to us; refused (allow_foreign=True uses it as Qt does)"
             )
         else:
             return

@@ -13,7 +13,7 @@ from ._native import ffi, lib
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, List, Tuple
 
 PAGE_SIZE = int(lib.sysconf(lib._SC_PAGESIZE))
 
@@ -42,19 +42,36 @@ def buffer(addr: Any, size: int) -> Any:
     return ffi.buffer(ffi.cast("char *", addr), size)
 
 
-def retire(addr: Any, size: int, name: str) -> None:
+def mapped_buffer(addr: Any, size: int) -> Tuple[Any, List[bool]]:
+    """A buffer over a mapping, and the flag that ``retire`` sets.
+
+    The buffer keeps a cdata alive whose finalizer frees the private placeholder that ``retire``
+    left at ``addr``, so the placeholder goes with the last memoryview over it, even when the
+    ``QSharedMemory`` was dropped first.  Before ``retire`` the finalizer does nothing (the owner
+    unmaps the shared mapping itself).
+    """
+    retired = [False]
+    length = _page_round(size)
+    unmap = lib.munmap
+
+    def free_placeholder(ptr: Any) -> None:
+        if retired[0]:
+            unmap(ptr, length)
+
+    ptr = ffi.gc(ffi.cast("char *", addr), free_placeholder)
+    return ffi.buffer(ptr, size), retired
+
+
+def retire(addr: Any, size: int, name: str, retired: List[bool]) -> None:
     """Replace the mapping at ``addr`` with private anonymous memory (``MAP_FIXED``).
 
     The kernel drops the shared mapping exactly as ``shmdt``/``munmap`` would (a System V
     segment's attach count goes down), while memoryviews that still point there read and write
-    harmless private pages instead of faulting.
+    harmless private pages instead of faulting.  ``retired`` is the flag of ``mapped_buffer``:
+    the placeholder is then freed with the buffer.
     """
     flags = lib.MAP_PRIVATE | lib.MAP_ANONYMOUS | lib.MAP_FIXED
     if lib.qshm_mmap(addr, _page_round(size), lib.PROT_READ | lib.PROT_WRITE, flags, -1, 0) == ffi.NULL:
         code = ffi.errno
         raise OSError(code, os.strerror(code), name)
-
-
-def unmap(addr: Any, size: int) -> None:
-    """Free a retired placeholder once nothing uses it any more."""
-    lib.munmap(addr, _page_round(size))
+    retired[0] = True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 
 from . import _names, _registry, keys, posix, sysv
@@ -77,6 +78,10 @@ class SysVSemaphoreHandle:
         self.created_file = False
         self.created_semaphore = False
         self.file_id: Optional[Tuple[int, int]] = None  # (st_dev, st_ino) the key came from
+        # A shared memory lock refuses a key file or semaphore of another user, as the segment's
+        # are refused; QSharedMemory(allow_foreign=True) uses them as Qt does (set by make_handle).
+        self.allow_foreign = True
+        self.foreign = False  # the semaphore in use belongs to another user (never repaired)
 
     def describe(self) -> str:
         if self.unix_key != -1:
@@ -120,6 +125,9 @@ class SysVSemaphoreHandle:
                     self.created_semaphore = self.created_file = True
                 except FileExistsError:
                     semid = sysv.sem_get(self.unix_key, False, name)
+                if self.is_lock:
+                    # After semget, so that where Qt fails (EACCES) its own error stands.
+                    self._check_owners(semid, name())
             except OSError as exc:
                 self.clean()
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
@@ -178,6 +186,50 @@ class SysVSemaphoreHandle:
             except OSError:
                 return  # already removed, by whoever removed it, with its file
         self.remove_file_and(sem)
+
+    def _check_owners(self, semid: int, name: str) -> None:
+        """A lock's key file that is a symbolic link or another user's, or a semaphore of another
+        user, is refused (unless ``allow_foreign``); what this call made for it is removed."""
+        uid = os.geteuid()
+        owner = uid
+        if not self.created_semaphore:
+            try:
+                owner = sysv.sem_stat(semid, name).uid
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.EIDRM):
+                    raise
+                # Removed meanwhile by its owner: the next semop re-makes it and checks again.
+        self.foreign = owner != uid
+        if self.allow_foreign:
+            return
+        try:
+            st: Optional[os.stat_result] = os.lstat(self.file_name)
+        except OSError:
+            st = None  # gone meanwhile: the caller keys again
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            text = f"key file {self.file_name} is a symbolic link; refused (allow_foreign=True follows it as Qt does)"
+        elif st is not None and st.st_uid != uid:
+            text = (
+                f"key file {self.file_name} belongs to uid {st.st_uid}, not to us; refused "
+                "(allow_foreign=True uses it as Qt does)"
+            )
+        elif self.foreign:
+            text = (
+                f"semaphore {semid} of key file {self.file_name} belongs to uid "
+                f"{owner}, not to us; refused (allow_foreign=True uses it as Qt does)"
+            )
+        else:
+            return
+        if self.created_semaphore:
+            try:
+                sysv.Semaphore(semid, name).remove()
+            except OSError:
+                pass
+        if self.created_file and st is not None and not stat.S_ISLNK(st.st_mode) and st.st_uid == uid:
+            sysv.remove_key_file(self.file_name)
+        self.unix_key = -1
+        self.created_file = self.created_semaphore = False
+        raise SemaphoreFailure(SystemSemaphoreError.PermissionDenied, f"{_QSS}::handle: {text}")
 
     def _same_file(self) -> bool:
         try:
@@ -241,8 +293,8 @@ class SysVSemaphoreHandle:
         """
         sem = self.sem
         try:
-            if sem is None:
-                return
+            if sem is None or self.foreign:
+                return  # never set another user's count, even with allow_foreign=True
             value = sem.value()
             if value > 1:
                 sem.set_value(1)
@@ -349,13 +401,17 @@ def _describe_sysv(file_name: str, unix_key: int) -> str:
     return f"System V semaphore key 0x{unix_key & 0xFFFFFFFF:08x}, key file {file_name}"
 
 
-def make_handle(key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False) -> Handle:
-    """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock)."""
+def make_handle(
+    key: QNativeIpcKey, initial_value: int, qt: QtVersion, is_lock: bool = False, allow_foreign: bool = True
+) -> Handle:
+    """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock,
+    whose key file and semaphore must be ours unless ``allow_foreign``)."""
     if key.type() == QNativeIpcKey.Type.PosixRealtime:
         return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt)
     # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
     project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
     handle = SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)
+    handle.allow_foreign = allow_foreign or not is_lock
     handle.legacy = bool(key.legacyKey())
     return handle
 
@@ -404,6 +460,7 @@ class QSystemSemaphore:
         self._error_string = ""
         self._timed_out = False
         self._is_lock = False  # set by QSharedMemory on the semaphore it locks with
+        self._allow_foreign = False  # set by QSharedMemory: its allow_foreign, for the lock
         self._key_context: Optional[keys.KeyContext] = None
         _registry.register(self)
         if isinstance(key, QNativeIpcKey):
@@ -465,7 +522,7 @@ class QSystemSemaphore:
             self._handle = None
             return
         self._ipc_key = _names.legacy_native_key(key, "sem", self._ctx())
-        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock)
+        self._handle = make_handle(self._ipc_key, initialValue, self._qt, self._is_lock, self._allow_foreign)
         self._run_handle(mode)
 
     def setNativeKey(
@@ -576,7 +633,7 @@ class QSystemSemaphore:
         self._clear_error()
         self._clean()
         self._ipc_key = _copy_key(key)
-        self._handle = make_handle(self._ipc_key, initial_value, self._qt, self._is_lock)
+        self._handle = make_handle(self._ipc_key, initial_value, self._qt, self._is_lock, self._allow_foreign)
         self._run_handle(mode)
 
     def _clear_error(self) -> None:

@@ -123,12 +123,13 @@ class QSharedMemory:
         # each (_no_fast until there is one); anything unusual goes the long way.
         self._take: Any = _no_fast
         self._give: Any = _no_fast
-        self._retired: List[Tuple[Any, Any, int]] = []
+        self._retired: List[bool] = [False]  # mapped_buffer's flag for the current mapping
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
         # first initKey() always sets it, even to an empty System V key (and then fails).
         self._sem._ipc_key = QNativeIpcKey()
         self._sem._is_lock = True
+        self._sem._allow_foreign = allow_foreign
         _registry.unregister(self._sem)  # closed by this object, after the segment
         _registry.register(self)
         if key is None and self._qt >= _QT66:
@@ -309,16 +310,18 @@ class QSharedMemory:
 
         Read-only after a ReadOnly attach, so a write raises ``TypeError`` instead of crashing.
         """
-        if self._buffer is None:
+        buffer = self._buffer  # read once: another thread's detach() may clear it meanwhile
+        if buffer is None:
             return None
-        view = memoryview(self._buffer)
+        view = memoryview(buffer)
         return view.toreadonly() if self._readonly else view
 
     def constData(self) -> Optional[memoryview]:
         """``QSharedMemory::constData``: a read-only ``memoryview`` over the segment."""
-        if self._buffer is None:
+        buffer = self._buffer
+        if buffer is None:
             return None
-        return memoryview(self._buffer).toreadonly()
+        return memoryview(buffer).toreadonly()
 
     # -- the lock ---------------------------------------------------------------------------
 
@@ -397,7 +400,6 @@ class QSharedMemory:
         self._segment.clean_handle()
         self._set_fast(clear=True)
         self._sem.close()
-        self._sweep_retired()
         _registry.unregister(self)
 
     def __enter__(self) -> "QSharedMemory":
@@ -584,31 +586,26 @@ class QSharedMemory:
         self._memory = memory
         self._size = size
         self._readonly = readonly
-        self._buffer = _memory.buffer(memory, size)
+        self._buffer, self._retired = _memory.mapped_buffer(memory, size)
 
     def _unmapped(self, unmap: Any) -> None:
-        """Give the mapping back with ``unmap(addr, size)``, or retire it if views remain."""
+        """Give the mapping back with ``unmap(addr, size)``, or retire it if views remain.
+
+        The buffer is taken out of this object first: ``unmap`` runs with the GIL released, and
+        a ``data()`` in another thread meanwhile must get None, not a new view over an address
+        that is going away.  Every view made before is counted in the buffer's refcount.
+        """
         buffer, memory, size = self._buffer, self._memory, self._size
-        if sys.getrefcount(buffer) > _UNSHARED_REFCOUNT + 1:  # +1: the local name
-            _memory.retire(memory, size, self.nativeKey())
-            self._retired.append((buffer, memory, size))
-        else:
-            unmap(memory, size)
-        del buffer
         self._memory = self._buffer = None
         self._size = 0
-        self._sweep_retired()
-
-    def _sweep_retired(self) -> None:
-        """Unmap placeholders of detached segments once no memoryview uses them any more."""
-        keep = []
-        for entry in self._retired:
-            if sys.getrefcount(entry[0]) <= _UNSHARED_REFCOUNT:
-                _memory.unmap(entry[1], entry[2])
+        try:
+            if sys.getrefcount(buffer) > _UNSHARED_REFCOUNT:  # the local name and the argument
+                _memory.retire(memory, size, self.nativeKey(), self._retired)
             else:
-                keep.append(entry)
-        self._retired = keep
-
+                unmap(memory, size)
+        except BaseException:
+            self._memory, self._buffer, self._size = memory, buffer, size  # still mapped
+            raise
 
 class _SysVSegment:
     """The System V side of one ``QSharedMemory``: key file, ``key_t``, segment id."""

@@ -164,10 +164,7 @@ class Semaphore:
         ``into``: the outcome is recorded there by the call itself (``sysv.recorded``)."""
         sem = self._sem
         if timeout is not None and self.fast is not None:
-            try:  # the same timed wait in C, with the EINTR loop and the held flag
-                return timed_take(self.fast, float(timeout), into)
-            except OSError as exc:
-                raise OSError(exc.errno, exc.strerror, self.name) from None
+            return timed_take(self.fast, float(timeout), into, self.name)  # the same wait, in C
         if timeout is None:
             while recorded(into, False, lib.sem_wait, sem) == -1:
                 if ffi.errno != errno.EINTR:

@@ -248,10 +248,7 @@ class Semaphore:
         the ``semop`` itself, so an exception from a signal handler cannot separate the two.
         """
         if count == -1 and timeout is not None and self.fast is not None:
-            try:  # the same timed wait in C, with the EINTR loop and the held flag
-                return timed_take(self.fast, float(timeout), into)
-            except OSError as exc:
-                raise OSError(exc.errno, exc.strerror, self.name) from None
+            return timed_take(self.fast, float(timeout), into, self.name)  # the same wait, in C
         ops = _DOWN if count == -1 else _UP if count == 1 else _sembuf(count)
         if timeout is None:
             while recorded(into, count > 0, lib.semop, self.semid, ops, 1) == -1:
@@ -334,13 +331,17 @@ def recorded(into: Any, release: bool, function: Any, *args: Any) -> int:
     return int(into[0])
 
 
-def timed_take(fast: Any, timeout: float, into: Any) -> bool:
-    """``fast.acquire(timeout)`` (a C lock's timed wait: True when taken), its outcome stored in
-    ``into`` inside C as :func:`recorded` does (``not taken``: 0/False means held)."""
-    if into is None:
-        return bool(fast.acquire(timeout))
-    into.extend(map(not_, map(fast.acquire, (timeout,))))
-    return into[0] == 0
+def timed_take(fast: Any, timeout: float, into: Any, name: str) -> bool:
+    """``fast.acquire(timeout)`` (a C lock's timed wait, with its EINTR loop: True when taken),
+    its outcome stored in ``into`` inside C as :func:`recorded` does (``not taken``: 0/False
+    means held); an error is raised as an ``OSError`` naming the semaphore ``name``."""
+    try:
+        if into is None:
+            return bool(fast.acquire(timeout))
+        into.extend(map(not_, map(fast.acquire, (timeout,))))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, name) from None
+    return bool(into[0] == 0)
 
 
 def _sembuf(op: int) -> Any:

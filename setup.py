@@ -8,7 +8,10 @@ from setuptools import Extension, setup
 # loops need the limited API of 3.11 (the buffer protocol); older Pythons use the pure-Python
 # codec.  The wheel's abi3 tag is the oldest limited API that its modules need.
 CODEC = sys.version_info >= (3, 11)
-EXTENSIONS = [Extension("qshm_compat._fast", ["native/qshm_fast.c"], py_limited_api=True)]  # the lock
+LIMITED_API = [("Py_LIMITED_API", "0x030B0000")] if CODEC else []  # else the 3.9 API qshm_fast.c sets
+EXTENSIONS = [
+    Extension("qshm_compat._fast", ["native/qshm_fast.c"], py_limited_api=True, define_macros=LIMITED_API),
+]  # the lock
 if CODEC:
     EXTENSIONS.append(Extension("qshm_compat._codec", ["native/qshm_codec.c"], py_limited_api=True))
 

@@ -19,17 +19,23 @@
  * taken, False when the timeout ran out; OSError for anything else.
  */
 #define _GNU_SOURCE 1
+#ifndef Py_LIMITED_API /* setup.py sets the newest the wheel's abi3 tag allows */
 #define Py_LIMITED_API 0x03090000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <errno.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     PyObject_HEAD
@@ -75,9 +81,9 @@ static int sysv_op(int semid, short op, int flags)
     return semop(semid, &sb, 1);
 }
 
-static PyObject *sysv_take(PyObject *op, PyObject *unused)
+/* Take: without waiting first, then (taken by someone else) waiting with the GIL released. */
+static int sysv_take_raw(SysVLock *self)
 {
-    SysVLock *self = (SysVLock *)op;
     int r = sysv_op(self->semid, -1, IPC_NOWAIT);
     if (r == -1 && errno == EAGAIN) {
         Py_BEGIN_ALLOW_THREADS
@@ -86,16 +92,25 @@ static PyObject *sysv_take(PyObject *op, PyObject *unused)
     }
     if (r == 0)
         self->held = 1;
-    return PyLong_FromLong(r);
+    return r;
+}
+
+static int sysv_give_raw(SysVLock *self)
+{
+    int r = sysv_op(self->semid, 1, 0);
+    if (r == 0)
+        self->held = 0;
+    return r;
+}
+
+static PyObject *sysv_take(PyObject *op, PyObject *unused)
+{
+    return PyLong_FromLong(sysv_take_raw((SysVLock *)op));
 }
 
 static PyObject *sysv_give(PyObject *op, PyObject *unused)
 {
-    SysVLock *self = (SysVLock *)op;
-    int r = sysv_op(self->semid, 1, 0);
-    if (r == 0)
-        self->held = 0;
-    return PyLong_FromLong(r);
+    return PyLong_FromLong(sysv_give_raw((SysVLock *)op));
 }
 
 static PyObject *sysv_acquire(PyObject *op, PyObject *arg)
@@ -190,13 +205,12 @@ static int posix_init(PyObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-static PyObject *posix_take(PyObject *op, PyObject *unused)
+static int posix_take_raw(PosixLock *self)
 {
-    PosixLock *self = (PosixLock *)op;
     int r;
     if (self->sem == NULL) {
         errno = EINVAL;
-        return PyLong_FromLong(-1);
+        return -1;
     }
     r = sem_trywait(self->sem);
     if (r == -1 && errno == EAGAIN) {
@@ -207,21 +221,30 @@ static PyObject *posix_take(PyObject *op, PyObject *unused)
     }
     if (r == 0)
         self->held = 1;
-    return PyLong_FromLong(r);
+    return r;
 }
 
-static PyObject *posix_give(PyObject *op, PyObject *unused)
+static int posix_give_raw(PosixLock *self)
 {
-    PosixLock *self = (PosixLock *)op;
     int r;
     if (self->sem == NULL) {
         errno = EINVAL;
-        return PyLong_FromLong(-1);
+        return -1;
     }
     r = sem_post(self->sem);
     if (r == 0)
         self->held = 0;
-    return PyLong_FromLong(r);
+    return r;
+}
+
+static PyObject *posix_take(PyObject *op, PyObject *unused)
+{
+    return PyLong_FromLong(posix_take_raw((PosixLock *)op));
+}
+
+static PyObject *posix_give(PyObject *op, PyObject *unused)
+{
+    return PyLong_FromLong(posix_give_raw((PosixLock *)op));
 }
 
 static PyObject *posix_acquire(PyObject *op, PyObject *arg)
@@ -303,20 +326,497 @@ static PyType_Spec posix_spec = {
     "qshm_compat._fast.PosixLock", sizeof(PosixLock), 0, Py_TPFLAGS_DEFAULT, posix_slots,
 };
 
+/* --- Held: a lock's state, as a deque(maxlen=1) of the last outcome ---------------------- */
+
+/* The Python code records a lock's state with `held.extend(calls)` (the call and the store in one
+ * C step) and reads it as `held[0]`: 0 (or False: a failed give) means held, anything else
+ * (-1, True: given back) means free.  Held is that deque, reduced to what is used, so that the
+ * C lock() below can read and write the same state without a Python call. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *last;
+} Held;
+
+static PyTypeObject *held_type, *sysv_type, *posix_type;
+static PyObject *zero, *minus_one, *s_lock, *s_unlock;
+
+static int held_is_held(PyObject *last)
+{
+    if (last == Py_False)
+        return 1;
+    if (last == Py_True || last == NULL || !PyLong_Check(last))
+        return 0;
+    long v = PyLong_AsLong(last);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return v == 0;
+}
+
+static void held_set(Held *self, PyObject *value)
+{
+    PyObject *old = self->last;
+    Py_INCREF(value);
+    self->last = value;
+    Py_XDECREF(old);
+}
+
+static PyObject *held_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (!PyArg_ParseTuple(args, ":Held") || (kwds != NULL && PyObject_Length(kwds) > 0)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "Held() takes no arguments");
+        return NULL;
+    }
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    Held *self = (Held *)alloc(type, 0);
+    if (self != NULL)
+        held_set(self, minus_one);
+    return (PyObject *)self;
+}
+
+static void held_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_CLEAR(((Held *)op)->last);
+    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    free_(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *held_extend(PyObject *op, PyObject *iterable)
+{
+    PyObject *it = PyObject_GetIter(iterable), *item;
+    if (it == NULL)
+        return NULL;
+    while ((item = PyIter_Next(it)) != NULL) {
+        held_set((Held *)op, item);
+        Py_DECREF(item);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t held_length(PyObject *op)
+{
+    return 1;
+}
+
+static PyObject *held_item(PyObject *op, Py_ssize_t i)
+{
+    if (i != 0 && i != -1) {
+        PyErr_SetString(PyExc_IndexError, "Held index out of range (it keeps one item)");
+        return NULL;
+    }
+    PyObject *last = ((Held *)op)->last;
+    Py_INCREF(last);
+    return last;
+}
+
+static PyObject *held_repr(PyObject *op)
+{
+    return PyUnicode_FromFormat("Held(%R)", ((Held *)op)->last);
+}
+
+static PyMethodDef held_methods[] = {
+    {"extend", held_extend, METH_O, "Keep the last item of an iterable (deque(maxlen=1).extend)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot held_slots[] = {
+    {Py_tp_doc, "A lock's state: the outcome of its last take or give (a deque of one item)."},
+    {Py_tp_new, held_new},
+    {Py_tp_dealloc, held_dealloc},
+    {Py_tp_methods, held_methods},
+    {Py_tp_repr, held_repr},
+    {Py_sq_length, held_length},
+    {Py_sq_item, held_item},
+    {0, NULL},
+};
+
+static PyType_Spec held_spec = {
+    "qshm_compat._fast.Held", sizeof(Held), 0, Py_TPFLAGS_DEFAULT, held_slots,
+};
+
+/* --- Lockable: lock() and unlock() of QSharedMemory, uncontended, in one C call -------------- */
+
+/* QSharedMemory derives from Lockable.  Its Python methods _lock() and _unlock() are the lock's
+ * specification (and, with QSHM_PLAIN=1, its only path).  Lockable's lock() and unlock() do the
+ * common case in C: when the object has a fast semaphore (`_fastlock`, a SysVLock or PosixLock
+ * set by the Python code) and its state (`_held`, a Held) says free, lock() takes it and records
+ * it, with no Python frame; unlock() gives it back likewise.  Anything else (a timeout, already
+ * held, no semaphore yet, a failed operation) calls the Python method, which retries, re-makes a
+ * removed semaphore, warns and sets Qt's errors. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *held;
+    PyObject *fastlock;
+} Lockable;
+
+static void lockable_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_CLEAR(((Lockable *)op)->held);
+    Py_CLEAR(((Lockable *)op)->fastlock);
+    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    free_(op);
+    Py_DECREF(tp);
+}
+
+/* 1: taken and recorded; 0: not done here (take the long way). */
+static int lockable_take(Lockable *self)
+{
+    PyObject *held = self->held, *lock = self->fastlock;
+    int r;
+    if (held == NULL || lock == NULL || Py_TYPE(held) != held_type || held_is_held(((Held *)held)->last))
+        return 0;
+    if (Py_TYPE(lock) == sysv_type)
+        r = sysv_take_raw((SysVLock *)lock);
+    else if (Py_TYPE(lock) == posix_type)
+        r = posix_take_raw((PosixLock *)lock);
+    else
+        return 0;
+    if (r != 0)
+        return 0;
+    held_set((Held *)held, zero);
+    return 1;
+}
+
+static int lockable_give(Lockable *self)
+{
+    PyObject *held = self->held, *lock = self->fastlock;
+    int r;
+    if (held == NULL || lock == NULL || Py_TYPE(held) != held_type || !held_is_held(((Held *)held)->last))
+        return 0;
+    if (Py_TYPE(lock) == sysv_type)
+        r = sysv_give_raw((SysVLock *)lock);
+    else if (Py_TYPE(lock) == posix_type)
+        r = posix_give_raw((PosixLock *)lock);
+    else
+        return 0;
+    if (r != 0)
+        return 0;
+    held_set((Held *)held, Py_True);
+    return 1;
+}
+
+static PyObject *call_long_way(PyObject *self, PyObject *name, PyObject *args, PyObject *kwds)
+{
+    PyObject *method = PyObject_GetAttr(self, name), *result;
+    if (method == NULL)
+        return NULL;
+    result = PyObject_Call(method, args, kwds);
+    Py_DECREF(method);
+    return result;
+}
+
+#if Py_LIMITED_API + 0 >= 0x030A0000
+static PyObject *lockable_lock(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames == NULL && (nargs == 0 || (nargs == 1 && args[0] == Py_None)) && lockable_take((Lockable *)op))
+        Py_RETURN_TRUE;
+    PyObject *tuple = PyTuple_New(nargs), *kwds = NULL, *result;
+    if (tuple == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SetItem(tuple, i, args[i]);
+    }
+    if (kwnames != NULL) {
+        Py_ssize_t n = PyTuple_Size(kwnames);
+        kwds = PyDict_New();
+        for (Py_ssize_t i = 0; kwds != NULL && i < n; i++) {
+            if (PyDict_SetItem(kwds, PyTuple_GetItem(kwnames, i), args[nargs + i]) < 0)
+                Py_CLEAR(kwds);
+        }
+        if (kwds == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+    }
+    result = call_long_way(op, s_lock, tuple, kwds);
+    Py_DECREF(tuple);
+    Py_XDECREF(kwds);
+    return result;
+}
+#define LOCK_FLAGS (METH_FASTCALL | METH_KEYWORDS)
+#else
+static PyObject *lockable_lock(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t nargs = PyTuple_Size(args);
+    if ((kwds == NULL || PyObject_Length(kwds) == 0)
+        && (nargs == 0 || (nargs == 1 && PyTuple_GetItem(args, 0) == Py_None))
+        && lockable_take((Lockable *)op))
+        Py_RETURN_TRUE;
+    return call_long_way(op, s_lock, args, kwds);
+}
+#define LOCK_FLAGS (METH_VARARGS | METH_KEYWORDS)
+#endif
+
+static PyObject *lockable_unlock(PyObject *op, PyObject *unused)
+{
+    if (lockable_give((Lockable *)op))
+        Py_RETURN_TRUE;
+    PyObject *args = PyTuple_New(0), *result;
+    if (args == NULL)
+        return NULL;
+    result = call_long_way(op, s_unlock, args, NULL);
+    Py_DECREF(args);
+    return result;
+}
+
+static PyMethodDef lockable_methods[] = {
+    {"lock", (PyCFunction)(void (*)(void))lockable_lock, LOCK_FLAGS,
+     "lock(timeout=None): QSharedMemory::lock; with timeout (seconds), False once it runs out.\n\n"
+     "An exception raised meanwhile by a signal handler (Ctrl-C) leaves the lock either held,\n"
+     "and then unlock() (or close()) gives it back, or free."},
+    {"unlock", lockable_unlock, METH_NOARGS,
+     "unlock(): QSharedMemory::unlock; False unless this object holds the lock."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef lockable_members[] = {
+    {"_held", T_OBJECT_EX, offsetof(Lockable, held), 0, "The lock's state (a Held)."},
+    {"_fastlock", T_OBJECT, offsetof(Lockable, fastlock), 0,
+     "The semaphore of the fast path (SysVLock or PosixLock), or None."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot lockable_slots[] = {
+    {Py_tp_doc, "The base of QSharedMemory: lock() and unlock() in C (see native/qshm_fast.c)."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, lockable_dealloc},
+    {Py_tp_methods, lockable_methods},
+    {Py_tp_members, lockable_members},
+    {0, NULL},
+};
+
+static PyType_Spec lockable_spec = {
+    "qshm_compat._fast.Lockable", sizeof(Lockable), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    lockable_slots,
+};
+
+/* --- SysVAttach: attach() and detach() of a System V segment, the usual case, in one call -- */
+
+/* What a QSharedMemory learned from its last attach() the long way, kept so that the next
+ * attach() and detach() can do Qt's sequence of system calls in one C call:
+ *
+ *   attach: [lstat(lock key file): the same file, ours, as when keyed (Qt 5 re-keys its lock on
+ *           every attach)] semop(lock -1, undo; and "is 0 now", so a count other than 1 goes the
+ *           long way, which repairs it), lstat(segment key file): a regular file of ours, its
+ *           ftok key computed as glibc does, shmget, shmat, shmctl(IPC_STAT): a segment of ours,
+ *           semop(lock +1).
+ *   detach: semop(lock -1, undo, no wait), shmdt, shmget + shmctl(IPC_STAT): still attached
+ *           elsewhere (else the last one out removes it: returned with the lock held and
+ *           recorded, the Python code does the removal), semop(lock +1).
+ *
+ * Anything else (the lock taken by someone, a file or segment changed or gone, an error) undoes
+ * what this call did and returns None (attach) or -1 (detach) before anything is changed for
+ * anyone else: the caller then takes the long way, which waits, re-keys and sets Qt's errors.
+ * No Python code runs inside, so a signal handler cannot come between the lock's take and give.
+ * semid -1: a key without a lock (Qt 5's native keys). */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock_file; /* bytes, or NULL: the lock is not re-keyed on attach (Qt >= 6.6) */
+    dev_t lock_dev;
+    ino_t lock_ino;
+    int semid;
+    PyObject *seg_file; /* bytes */
+    int project_id;
+    uid_t euid;
+} SysVAttach;
+
+static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    SysVAttach *self = (SysVAttach *)op;
+    PyObject *lock_file, *seg_file;
+    unsigned long long dev, ino;
+    int semid, project_id;
+    unsigned int euid;
+    if (kwds != NULL && PyObject_Length(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError, "SysVAttach() takes no keyword arguments");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "OKKiSiI", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid))
+        return -1;
+    if (lock_file != Py_None && !PyBytes_Check(lock_file)) {
+        PyErr_SetString(PyExc_TypeError, "SysVAttach(): the lock key file is bytes or None");
+        return -1;
+    }
+    PyObject *old_lock = self->lock_file, *old_seg = self->seg_file;
+    if (lock_file != Py_None)
+        Py_INCREF(lock_file);
+    self->lock_file = lock_file == Py_None ? NULL : lock_file;
+    Py_INCREF(seg_file);
+    self->seg_file = seg_file;
+    Py_XDECREF(old_lock);
+    Py_XDECREF(old_seg);
+    self->lock_dev = (dev_t)dev;
+    self->lock_ino = (ino_t)ino;
+    self->semid = semid;
+    self->project_id = project_id;
+    self->euid = (uid_t)euid;
+    return 0;
+}
+
+static void sysv_attach_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_CLEAR(((SysVAttach *)op)->lock_file);
+    Py_CLEAR(((SysVAttach *)op)->seg_file);
+    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    free_(op);
+    Py_DECREF(tp);
+}
+
+static int lock_try(int semid)
+{
+    struct sembuf ops[2];
+    ops[0].sem_num = 0;
+    ops[0].sem_op = -1;
+    ops[0].sem_flg = SEM_UNDO | IPC_NOWAIT;
+    ops[1].sem_num = 0;
+    ops[1].sem_op = 0; /* and the count is 0 now: it was exactly 1 */
+    ops[1].sem_flg = IPC_NOWAIT;
+    return semid == -1 ? 0 : semop(semid, ops, 2);
+}
+
+static int lock_give(int semid)
+{
+    return semid == -1 ? 0 : sysv_op(semid, 1, 0);
+}
+
+static PyObject *sysv_attach_attach(PyObject *op, PyObject *arg)
+{
+    SysVAttach *self = (SysVAttach *)op;
+    struct stat st;
+    struct shmid_ds ds;
+    int readonly = PyObject_IsTrue(arg);
+    if (readonly < 0)
+        return NULL;
+    if (self->lock_file != NULL) {
+        if (lstat(PyBytes_AsString(self->lock_file), &st) != 0 || !S_ISREG(st.st_mode)
+            || st.st_dev != self->lock_dev || st.st_ino != self->lock_ino || st.st_uid != self->euid)
+            Py_RETURN_NONE;
+    }
+    if (lock_try(self->semid) != 0)
+        Py_RETURN_NONE;
+    if (lstat(PyBytes_AsString(self->seg_file), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != self->euid)
+        goto unlock;
+    key_t key = (key_t)((st.st_ino & 0xffff) | ((st.st_dev & 0xff) << 16) | ((unsigned)(self->project_id & 0xff) << 24));
+    int shmid = shmget(key, 0, readonly ? 0400 : 0600);
+    if (shmid == -1)
+        goto unlock;
+    void *addr = shmat(shmid, NULL, readonly ? SHM_RDONLY : 0);
+    if (addr == (void *)-1)
+        goto unlock;
+    if (shmctl(shmid, IPC_STAT, &ds) != 0 || ds.shm_perm.uid != self->euid) {
+        shmdt(addr);
+        goto unlock;
+    }
+    if (lock_give(self->semid) != 0) {
+        /* cannot happen but for a semaphore removed under us: then nothing is held either */
+    }
+    return Py_BuildValue("(KKi)", (unsigned long long)(uintptr_t)addr, (unsigned long long)ds.shm_segsz, (int)key);
+unlock:
+    lock_give(self->semid);
+    Py_RETURN_NONE;
+}
+
+/* detach(address, key, held): 1 detached (others still attached, or the segment is gone);
+ * 0 detached, the last one out: the lock is held (recorded in `held`) for the caller to remove
+ * the segment and give the lock back; 2 detached, but the segment could not be looked at (the
+ * long way's detach() then returns False too); -1 nothing done: take the long way. */
+static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
+{
+    SysVAttach *self = (SysVAttach *)op;
+    unsigned long long address;
+    int key;
+    PyObject *held;
+    struct shmid_ds ds;
+    if (!PyArg_ParseTuple(args, "KiO", &address, &key, &held))
+        return NULL;
+    if (Py_TYPE(held) != held_type || held_is_held(((Held *)held)->last))
+        return PyLong_FromLong(-1);
+    if (self->semid != -1 && sysv_op(self->semid, -1, IPC_NOWAIT) != 0)
+        return PyLong_FromLong(-1);
+    if (shmdt((void *)(uintptr_t)address) != 0) {
+        lock_give(self->semid);
+        return PyLong_FromLong(-1);
+    }
+    int shmid = shmget((key_t)key, 0, 0400), done = 1;
+    if (shmid == -1 || shmctl(shmid, IPC_STAT, &ds) != 0)
+        done = (errno == EINVAL || errno == ENOENT) ? 1 : 2;
+    else if (ds.shm_nattch == 0) {
+        if (self->semid != -1)
+            held_set((Held *)held, zero);
+        return PyLong_FromLong(0);
+    }
+    lock_give(self->semid);
+    return PyLong_FromLong(done);
+}
+
+static PyMethodDef sysv_attach_methods[] = {
+    {"attach", sysv_attach_attach, METH_O,
+     "attach(readonly): (address, size, ftok key), or None: take the long way."},
+    {"detach", sysv_attach_detach, METH_VARARGS,
+     "detach(address, key, held): 1 done; 0 done, last one out, lock held; -1 take the long way."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot sysv_attach_slots[] = {
+    {Py_tp_doc, "SysVAttach(lock_file or None, dev, ino, semid, segment_file, project_id, euid)."},
+    {Py_tp_init, sysv_attach_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, sysv_attach_dealloc},
+    {Py_tp_methods, sysv_attach_methods},
+    {0, NULL},
+};
+
+static PyType_Spec sysv_attach_spec = {
+    "qshm_compat._fast.SysVAttach", sizeof(SysVAttach), 0, Py_TPFLAGS_DEFAULT, sysv_attach_slots,
+};
+
 /* --- module ------------------------------------------------------------------------------ */
+
+static int add_type(PyObject *module, const char *name, PyType_Spec *spec, PyTypeObject **out)
+{
+    PyObject *t = PyType_FromSpec(spec);
+    if (t == NULL)
+        return -1;
+    Py_INCREF(t);
+    if (PyModule_AddObject(module, name, t) < 0) {
+        Py_DECREF(t);
+        Py_DECREF(t);
+        return -1;
+    }
+    if (out != NULL)
+        *out = (PyTypeObject *)t; /* the module keeps it; this reference makes it immortal here */
+    else
+        Py_DECREF(t);
+    return 0;
+}
 
 static int fast_exec(PyObject *module)
 {
-    PyObject *t = PyType_FromSpec(&sysv_spec);
-    if (t == NULL || PyModule_AddObject(module, "SysVLock", t) < 0) {
-        Py_XDECREF(t);
+    zero = PyLong_FromLong(0);
+    minus_one = PyLong_FromLong(-1);
+    s_lock = PyUnicode_InternFromString("_lock");
+    s_unlock = PyUnicode_InternFromString("_unlock");
+    if (zero == NULL || minus_one == NULL || s_lock == NULL || s_unlock == NULL)
         return -1;
-    }
-    t = PyType_FromSpec(&posix_spec);
-    if (t == NULL || PyModule_AddObject(module, "PosixLock", t) < 0) {
-        Py_XDECREF(t);
+    if (add_type(module, "SysVLock", &sysv_spec, &sysv_type) < 0
+        || add_type(module, "PosixLock", &posix_spec, &posix_type) < 0
+        || add_type(module, "Held", &held_spec, &held_type) < 0
+        || add_type(module, "Lockable", &lockable_spec, NULL) < 0
+        || add_type(module, "SysVAttach", &sysv_attach_spec, NULL) < 0)
         return -1;
-    }
     return 0;
 }
 

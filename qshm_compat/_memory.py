@@ -37,6 +37,16 @@ def _page_round(size: int) -> int:
     return max(-(-size // PAGE_SIZE) * PAGE_SIZE, PAGE_SIZE)
 
 
+def pointer(address: int) -> Any:
+    """The ``void *`` of an address given as an int (what the C fast paths return)."""
+    return ffi.cast("void *", address)
+
+
+def address(pointer: Any) -> int:
+    """The address of a pointer, as an int."""
+    return int(ffi.cast("uintptr_t", pointer))
+
+
 def buffer(addr: Any, size: int) -> Any:
     """A cffi buffer over ``size`` bytes at ``addr`` (no copy); ``memoryview()`` it to use it."""
     return ffi.buffer(ffi.cast("char *", addr), size)

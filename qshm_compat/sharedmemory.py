@@ -41,6 +41,7 @@ from itertools import starmap
 from operator import not_
 
 from . import _memory, _registry, keys, posix, sysv
+from ._plain import fast as _fast
 from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
 from .keys import QNativeIpcKey
@@ -54,6 +55,9 @@ else:  # the C type itself: importing collections costs import time
     from _collections import deque
 
 _QSM = "QSharedMemory"
+# The base class: with the native fast path, lock() and unlock() are C methods that do the
+# uncontended case in one call and call _lock()/_unlock() below for anything else.
+_LockBase: Any = object if _fast is None else _fast.Lockable
 _QT66: QtVersion = (6, 6, 0)
 # Our own reference plus getrefcount's argument: more means a memoryview still uses the buffer.
 _UNSHARED_REFCOUNT = 2
@@ -61,6 +65,8 @@ _UNSHARED_REFCOUNT = 2
 
 #: The lock's state "not held" (any value but 0), as an iterable for ``deque.extend``.
 _FREE = (-1,)
+#: QSharedMemory._plan_tmp of a key without a lock (no $TMPDIR to check).
+_NO_LOCK = object()
 #: The argument tuples of one call with no argument (``starmap(take, _NO_ARGS)``).
 _NO_ARGS = ((),)
 
@@ -69,7 +75,7 @@ class _Failed(Exception):
     """Internal: a step failed; error() and errorString() are already set."""
 
 
-class QSharedMemory:
+class QSharedMemory(_LockBase):  # type: ignore[misc]
     """``QSharedMemory``: a shared memory segment that Qt programs see as their own.
 
     ``QSharedMemory(key)`` names the segment exactly as Qt does for ``key`` (a string, or a
@@ -118,12 +124,17 @@ class QSharedMemory:
         # Whether this object holds the lock: held while _held[0] == 0.  The semaphore calls
         # themselves store their outcome there (sysv.recorded), so an exception raised by a
         # signal handler (Ctrl-C) can never fall between taking the lock and knowing it.
-        self._held: Any = deque(_FREE, maxlen=1)
+        self._held: Any = deque(_FREE, maxlen=1) if _fast is None else _fast.Held()
         # The lock's fast path: take()/give() of the semaphore that worked last time, one C call
         # each (_no_fast until there is one); anything unusual goes the long way.
         self._take: Any = _no_fast
         self._give: Any = _no_fast
         self._retired: List[bool] = [False]  # mapped_buffer's flag for the current mapping
+        # attach()/detach() in one C call (a _fast.SysVAttach), learned from the last attach()
+        # the long way; None: the long way.  _plan_tmp: the $TMPDIR the lock's name came from.
+        self._plan: Any = None
+        self._plan_tmp: Any = _NO_LOCK
+        self._addr = 0  # the mapping's address as an int, for the plan's detach
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
         # first initKey() always sets it, even to an empty System V key (and then fails).
@@ -263,6 +274,14 @@ class QSharedMemory:
         """``QSharedMemory::attach``: attach to the segment a Qt program (or we) created."""
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
+        plan = self._plan
+        if plan is not None and timeout is None and self._memory is None and self._plan_fits():
+            got = plan.attach(mode == AccessMode.ReadOnly)
+            if got is not None:  # Qt's whole attach, done in one call
+                self._segment.unix_key = got[2]
+                self._set_error(SharedMemoryError.NoError, "")
+                self._mapped(_memory.pointer(got[0]), got[1], mode == AccessMode.ReadOnly, got[0])
+                return True
         if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
         self._sem_handle_repair()  # Qt would hang on a lock its creator never initialized
@@ -274,6 +293,7 @@ class QSharedMemory:
                 return False
             self._segment.handle()
             self._segment.attach(mode)
+            self._learn_plan()
             return True
         except _Failed:
             return False
@@ -285,6 +305,17 @@ class QSharedMemory:
         """``QSharedMemory::detach``; on System V the last one out removes the segment and file."""
         if self._memory is None:
             return False
+        plan = self._plan
+        if plan is not None and timeout is None and sys.getrefcount(self._buffer) <= _UNSHARED_REFCOUNT:
+            # Qt's whole detach in one call (no view of the mapping is left to retire)
+            done = plan.detach(self._addr, self._segment.unix_key, self._held)
+            if done >= 0:
+                self._memory = self._buffer = None
+                self._size = 0
+                if done != 0:
+                    self._segment.unix_key = 0
+                    return done == 1
+                return self._detach_last_one()
         mine = self._held[0] == 0
         try:
             if self._lock_internally(f"{_QSM}::detach", timeout) is None:
@@ -295,6 +326,21 @@ class QSharedMemory:
             return done
         finally:
             if not mine and self._held[0] == 0:
+                self._unlock_internally()
+
+    def _detach_last_one(self) -> bool:
+        """After the plan's detach found nobody attached any more, under the lock (recorded in
+        ``_held``; none for a native key): remove the segment, its key file and the lock, as
+        the long way does."""
+        unix_key, self._segment.unix_key = self._segment.unix_key, 0
+        self._segment.removed = False
+        try:
+            done = self._segment._remove_if_unused(unix_key)  # type: ignore[union-attr]
+            if self._segment.removed and self._held[0] == 0:
+                self._remove_lock()
+            return done
+        finally:
+            if self._held[0] == 0:
                 self._unlock_internally()
 
     def isAttached(self) -> bool:
@@ -325,7 +371,7 @@ class QSharedMemory:
 
     # -- the lock ---------------------------------------------------------------------------
 
-    def lock(self, timeout: Optional[float] = None) -> bool:
+    def _lock(self, timeout: Optional[float] = None) -> bool:
         """``QSharedMemory::lock``; with ``timeout`` (seconds), False once it runs out.
 
         An exception raised meanwhile by a signal handler (Ctrl-C) leaves the lock either held,
@@ -345,7 +391,7 @@ class QSharedMemory:
         self._lock_failed(f"{_QSM}::lock", timeout)
         return False
 
-    def unlock(self) -> bool:
+    def _unlock(self) -> bool:
         """``QSharedMemory::unlock``: False unless this object holds the lock."""
         held = self._held
         if held[0] != 0:
@@ -358,6 +404,10 @@ class QSharedMemory:
         held.extend(_FREE)  # the semaphore is gone: nothing is held any more
         self._set_error(SharedMemoryError.LockError, f"{_QSM}::unlock: unable to unlock")
         return False
+
+    if _fast is None:
+        lock, unlock = _lock, _unlock
+    # else: Lockable's lock() and unlock(), the same in C (native/qshm_fast.c) when uncontended.
 
     @property
     def _locked_by_me(self) -> bool:
@@ -526,11 +576,50 @@ class QSharedMemory:
             if hasattr(handle, "created_file"):
                 handle.created_file = True
 
+    def _learn_plan(self) -> None:
+        """After an attach() the long way: what the next attach()/detach() can do in one call.
+
+        Only System V segments of ours and locks that are ours to use unchanged: a lock that
+        this object owns is removed and re-made by Qt 5's re-key on every attach (the long way
+        mirrors that), and a foreign one goes the long way with its checks."""
+        self._plan = None
+        if _fast is None or self._allow_foreign or self._segment.kind != "sysv":
+            return
+        lock_file: Optional[bytes] = None
+        dev = ino = 0
+        semid = -1
+        self._plan_tmp = _NO_LOCK
+        if self._locks():
+            handle = self._sem._handle
+            if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None or handle.foreign:
+                return
+            if handle.file_id is None or (self._qt < _QT66 and handle.created_semaphore):
+                return
+            if self._qt < _QT66:
+                lock_file = os.fsencode(handle.file_name)
+                dev, ino = handle.file_id
+            semid = handle.sem.semid
+            self._plan_tmp = os.environ.get("TMPDIR")
+        seg = self._segment
+        self._plan = _fast.SysVAttach(
+            lock_file, dev, ino, semid, os.fsencode(self.nativeKey()), seg._project_id(), os.geteuid()  # type: ignore[union-attr]
+        )
+
+    def _plan_fits(self) -> bool:
+        """The plan still names what the long way would use: the lock's name depends on
+        ``$TMPDIR`` now, as Qt's does; the segment handle must be clean."""
+        tmp = self._plan_tmp
+        return self._segment.unix_key == 0 and (tmp is _NO_LOCK or tmp == os.environ.get("TMPDIR"))
+
     def _set_fast(self, clear: bool = False) -> None:
         """Point the lock's fast path at the semaphore in use now (or at nothing)."""
+        if clear:
+            self._plan = None  # and of attach()/detach(): the long way learns it again
         sem = None if clear else self._sem._fast_semaphore()
         self._take = _no_fast if sem is None else sem.take
         self._give = _no_fast if sem is None else sem.give
+        if _fast is not None:
+            self._fastlock = None if sem is None else sem.fast
 
     def _lock_internally(self, function: str, timeout: Optional[float]) -> Optional[bool]:
         """Take the lock around create/attach/detach, as Qt's ``QSharedMemoryLocker`` does.
@@ -582,7 +671,8 @@ class QSharedMemory:
 
     # -- internals: mapping -----------------------------------------------------------------
 
-    def _mapped(self, memory: Any, size: int, readonly: bool) -> None:
+    def _mapped(self, memory: Any, size: int, readonly: bool, address: Optional[int] = None) -> None:
+        self._addr = _memory.address(memory) if address is None else address
         self._memory = memory
         self._size = size
         self._readonly = readonly

@@ -255,3 +255,146 @@ def test_sigint_during_a_blocked_lock(plain: bool, family: str, timeout: str, sp
         peer.close()
         if family == "posix":
             posix.shm_unlink(key)
+
+
+# attach()/detach() in one C call (qshm_compat._fast.SysVAttach, learned from the first attach
+# the long way) against the plain path, for the three System V protocols.  argv: protocol, key
+# (a string key, or for "native" the peer's key file), phase.
+ATTACH_SCENARIO = r'''
+import json, os, sys
+from qshm_compat import QSharedMemory, _plain, sysv
+protocol, key, phase = sys.argv[1:4]
+
+def new():
+    if protocol == "native":
+        shm = QSharedMemory()
+        shm.setNativeKey(key)
+        return shm
+    return QSharedMemory(key, qt_version="6.11" if protocol == "qt6" else "5.15")
+
+def state(shm):
+    return [shm.isAttached(), shm.size(), int(shm.error()), shm.errorString()]
+
+out = {"plain": _plain.PLAIN, "planned": None}
+
+def planned():
+    """Whether the one-call path is ready now (after an attach the long way), first time asked."""
+    if out["planned"] is None:
+        out["planned"] = shm._plan is not None
+    return True
+
+shm = new()
+if phase == "cycles":
+    rows = []
+    for i in range(4):
+        rows.append([shm.attach(), state(shm), bytes(shm.constData()[:4]).hex()])
+        if i == 3:
+            shm.data()[4:8] = b"qshm"
+        rows.append([shm.detach(), state(shm), shm.detach(), planned()])
+    rows.append([shm.attach(QSharedMemory.ReadOnly), state(shm), shm.data().readonly, shm.detach()])
+    out["rows"] = rows
+elif phase == "held":
+    import threading, time
+    rows = [shm.attach(), shm.detach() and planned()]  # the plan is learned
+    other = new()
+    rows += [other.attach(), other.lock()]
+    started = time.monotonic()
+    threading.Timer(0.3, other.unlock).start()
+    rows.append(shm.attach())  # the one call finds the lock taken: the long way waits for it
+    rows += [time.monotonic() - started > 0.25, state(shm), shm.detach()]
+    rows += [other.lock(), shm.attach(timeout=0.3), state(shm), other.unlock(), other.detach()]
+    other.close()
+    out["rows"] = rows
+elif phase == "gone":
+    out["rows"] = [shm.attach(), state(shm), shm.attach(), state(shm), planned()]
+elif phase == "last":
+    creator = new()
+    own_key = key if protocol != "native" else None
+    assert creator.create(64) if protocol != "native" else True
+    rows = []
+    for i in range(3):
+        rows.append([shm.attach(), state(shm), shm.detach(), state(shm), planned()])
+    rows.append([shm.attach(), state(shm)])
+    creator.detach()
+    view = shm.data()  # a view left over: the detach must retire the mapping, not unmap it
+    rows.append([shm.detach(), state(shm), len(view), bytes(view[:4]).hex()])
+    del view
+    rows.append([os.path.exists(shm.nativeKey()), shm._sem._handle is None or shm._sem._handle.sem is None])
+    rows.append([shm.attach(), state(shm)])
+    # Again, with no view left: the last one out detaches in one call, then removes in Python.
+    creator.close()
+    creator = new()
+    assert creator.create(64)
+    rows.append([shm.attach(), shm.detach(), shm.attach(), state(shm)])
+    creator.detach()
+    rows.append([shm.detach(), state(shm), os.path.exists(shm.nativeKey()), shm._held[0] == 0])
+    rows.append([shm.attach(), state(shm)])
+    out["rows"] = rows
+    creator.close()
+shm.close()
+print(json.dumps(out))
+'''
+
+
+def run_attach_scenario(protocol: str, key: str, phase: str, plain: bool) -> Dict[str, Any]:
+    env = dict(os.environ, QSHM_PLAIN="1" if plain else "0")
+    proc = subprocess.run([sys.executable, "-c", ATTACH_SCENARIO, protocol, key, phase], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report: Dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report.pop("plain") is plain
+    return report
+
+
+@pytest.mark.parametrize("protocol", ["qt5", "qt6", "native"])
+def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, tmp_path) -> None:
+    """The same attach/detach cycles, lock contention, vanished segment and last-one-out removal
+    on both paths, against a real Qt peer that created the segment: identical reports, and the
+    one-call path really ran (its plan was learned) on the fast side only."""
+    peer = spawn("pyqt6" if protocol == "qt6" else "cpp-qt5")
+    key = f"qshm plan {secrets.token_hex(6)}"
+    if protocol == "native":
+        key = str(tmp_path / f"qshm_plan_{secrets.token_hex(4)}")
+        with open(key, "w"):
+            pass
+        peer.ok("native", native=key)
+    else:
+        peer.ok("key", key=key)
+    try:
+        peer.ok("create", size=64)
+        peer.ok("write", hex=b"peer".hex())
+        reports = {plain: run_attach_scenario(protocol, key, "cycles", plain) for plain in (False, True)}
+        assert reports[False].pop("planned") is True and reports[True].pop("planned") is False
+        assert reports[False] == reports[True]
+        first = reports[False]["rows"]
+        assert first[0] == [True, [True, 64, 0, ""], b"peer".hex()]
+        assert first[1] == [True, [False, 0, 0, ""], False, True]
+        assert first[-1][:3] == [True, [True, 64, 0, ""], True]
+        assert peer.ok("read", offset=4, length=4)["hex"] == b"qshm".hex()  # written by us
+        if protocol != "native":  # a native System V key has no lock
+            held = {plain: run_attach_scenario(protocol, key, "held", plain) for plain in (False, True)}
+            assert held[False].pop("planned") is True and held[True].pop("planned") is False
+            assert held[False] == held[True]
+            rows = held[False]["rows"]
+            assert rows[:7] == [True, True, True, True, True, True, [True, 64, 0, ""]]
+            assert rows[8:10] == [True, False] and rows[10][2] == int(QSharedMemory.LockError)
+        peer.ok("detach")  # the last one out: the segment is gone
+        gone = {plain: run_attach_scenario(protocol, key, "gone", plain) for plain in (False, True)}
+        assert gone[False].pop("planned") is False  # nothing was ever attached: no plan
+        gone[True].pop("planned")
+        assert gone[False] == gone[True]
+        assert gone[False]["rows"][0] is False and gone[False]["rows"][1][2] == int(QSharedMemory.NotFound)
+        if protocol != "native":
+            last = {plain: run_attach_scenario(protocol, key, "last", plain) for plain in (False, True)}
+            assert last[False].pop("planned") is True
+            last[True].pop("planned")
+            assert last[False] == last[True]
+            rows = last[False]["rows"]
+            assert rows[4][0] is True and rows[4][2] == 64  # the left-over view stays readable
+            assert rows[5] == [False, True]  # key file and lock removed by the last one out
+            assert rows[6][0] is False and rows[6][1][2] == int(QSharedMemory.NotFound)
+            assert rows[7] == [True, True, True, [True, 64, 0, ""]]
+            assert rows[8] == [True, [False, 0, 0, ""], False, False]  # removed, lock given back
+            assert rows[9][0] is False and rows[9][1][2] == int(QSharedMemory.NotFound)
+    finally:
+        peer.close()

@@ -783,6 +783,93 @@ static PyType_Spec sysv_attach_spec = {
     "qshm_compat._fast.SysVAttach", sizeof(SysVAttach), 0, Py_TPFLAGS_DEFAULT, sysv_attach_slots,
 };
 
+/* --- Mapping: the buffer over a mapped segment ---------------------------------------- */
+
+/* What data() makes its memoryviews from: `size` bytes at `address`, no copy.  The owner unmaps
+ * the segment itself; when views outlive that, the owner first swaps the mapping for private
+ * pages (MAP_FIXED, _memory.retire) and sets retired[0] = True, and those pages are freed here,
+ * with the last view.  The buffer protocol is in the limited API from 3.11; before, _memory.py
+ * makes the same object with cffi. */
+
+#if Py_LIMITED_API + 0 >= 0x030B0000
+#include <sys/mman.h>
+
+typedef struct {
+    PyObject_HEAD
+    void *address;
+    Py_ssize_t size;
+    PyObject *retired; /* a list: [False], [True] once retired */
+} Mapping;
+
+static int mapping_init(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    Mapping *self = (Mapping *)op;
+    unsigned long long address;
+    Py_ssize_t size;
+    PyObject *retired;
+    if (kwds != NULL && PyObject_Length(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError, "Mapping() takes no keyword arguments");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "KnO!", &address, &size, &PyList_Type, &retired))
+        return -1;
+    if (self->retired != NULL || size < 0) {
+        PyErr_SetString(PyExc_ValueError, "Mapping(): made once, of a size >= 0");
+        return -1;
+    }
+    Py_INCREF(retired);
+    self->retired = retired;
+    self->address = (void *)(uintptr_t)address;
+    self->size = size;
+    return 0;
+}
+
+static void mapping_dealloc(PyObject *op)
+{
+    Mapping *self = (Mapping *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    if (self->retired != NULL && PyList_Size(self->retired) > 0 && PyList_GetItem(self->retired, 0) == Py_True) {
+        long page = sysconf(_SC_PAGESIZE);
+        Py_ssize_t length = self->size > 0 ? (self->size + page - 1) / page * page : page;
+        munmap(self->address, (size_t)length);
+    }
+    PyErr_Clear();
+    Py_CLEAR(self->retired);
+    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    free_(op);
+    Py_DECREF(tp);
+}
+
+static int mapping_getbuffer(PyObject *op, Py_buffer *view, int flags)
+{
+    Mapping *self = (Mapping *)op;
+    if (self->retired == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Mapping: not initialised");
+        return -1;
+    }
+    return PyBuffer_FillInfo(view, op, self->address, self->size, 0, flags);
+}
+
+static Py_ssize_t mapping_length(PyObject *op)
+{
+    return ((Mapping *)op)->size;
+}
+
+static PyType_Slot mapping_slots[] = {
+    {Py_tp_doc, "Mapping(address, size, retired): a buffer over a mapped segment."},
+    {Py_tp_init, mapping_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, mapping_dealloc},
+    {Py_bf_getbuffer, mapping_getbuffer},
+    {Py_sq_length, mapping_length},
+    {0, NULL},
+};
+
+static PyType_Spec mapping_spec = {
+    "qshm_compat._fast.Mapping", sizeof(Mapping), 0, Py_TPFLAGS_DEFAULT, mapping_slots,
+};
+#endif
+
 /* --- module ------------------------------------------------------------------------------ */
 
 static int add_type(PyObject *module, const char *name, PyType_Spec *spec, PyTypeObject **out)
@@ -817,6 +904,10 @@ static int fast_exec(PyObject *module)
         || add_type(module, "Lockable", &lockable_spec, NULL) < 0
         || add_type(module, "SysVAttach", &sysv_attach_spec, NULL) < 0)
         return -1;
+#if Py_LIMITED_API + 0 >= 0x030B0000
+    if (add_type(module, "Mapping", &mapping_spec, NULL) < 0)
+        return -1;
+#endif
     return 0;
 }
 

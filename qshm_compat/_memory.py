@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 
 from ._native import ffi, lib
+from ._plain import fast as _fast
+
+_Mapping = getattr(_fast, "Mapping", None)  # the C buffer type (limited API 3.11), or cffi's
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +56,7 @@ def buffer(addr: Any, size: int) -> Any:
 
 
 def mapped_buffer(addr: Any, size: int) -> Tuple[Any, List[bool]]:
-    """A buffer over a mapping, and the flag that ``retire`` sets.
+    """A buffer over a mapping (at ``addr``, a pointer or an int), and the flag ``retire`` sets.
 
     The buffer keeps a cdata alive whose finalizer frees the private placeholder that ``retire``
     left at ``addr``, so the placeholder goes with the last memoryview over it, even when the
@@ -61,6 +64,9 @@ def mapped_buffer(addr: Any, size: int) -> Tuple[Any, List[bool]]:
     unmaps the shared mapping itself).
     """
     retired = [False]
+    if _Mapping is not None:
+        # The same in C: no closure, no finalizer, no cdata per mapping.
+        return _Mapping(addr if type(addr) is int else address(addr), size, retired), retired
     length = _page_round(size)
     unmap = lib.munmap
 

@@ -280,7 +280,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             if got is not None:  # Qt's whole attach, done in one call
                 self._segment.unix_key = got[2]
                 self._set_error(SharedMemoryError.NoError, "")
-                self._mapped(_memory.pointer(got[0]), got[1], mode == AccessMode.ReadOnly, got[0])
+                self._mapped(got[0], got[1], mode == AccessMode.ReadOnly, got[0])
                 return True
         if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
@@ -672,6 +672,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
     # -- internals: mapping -----------------------------------------------------------------
 
     def _mapped(self, memory: Any, size: int, readonly: bool, address: Optional[int] = None) -> None:
+        """Attached: ``memory`` is the mapping's pointer, or its ``address`` as an int."""
         self._addr = _memory.address(memory) if address is None else address
         self._memory = memory
         self._size = size
@@ -687,12 +688,13 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         """
         buffer, memory, size = self._buffer, self._memory, self._size
         self._memory = self._buffer = None
+        pointer = _memory.pointer(memory) if type(memory) is int else memory  # an int: one-call attach
         self._size = 0
         try:
             if sys.getrefcount(buffer) > _UNSHARED_REFCOUNT:  # the local name and the argument
-                _memory.retire(memory, size, self.nativeKey(), self._retired)
+                _memory.retire(pointer, size, self.nativeKey(), self._retired)
             else:
-                unmap(memory, size)
+                unmap(pointer, size)
         except BaseException:
             self._memory, self._buffer, self._size = memory, buffer, size  # still mapped
             raise

@@ -50,9 +50,12 @@ from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, SysVSemaphoreHandle, _co
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
-    from typing import Any, List, Optional, Tuple, TypeAlias, Union
-else:  # the C type itself: importing collections costs import time
+    from typing import Any, List, Optional, Tuple, TypeAlias, Union, cast
+else:  # the C type itself: importing collections (and typing) costs import time
     from _collections import deque
+
+    def cast(_type: object, value: object) -> object:
+        return value
 
 _QSM = "QSharedMemory"
 # The base class: with the native fast path, lock() and unlock() are C methods that do the
@@ -308,7 +311,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         plan = self._plan
         if plan is not None and timeout is None and sys.getrefcount(self._buffer) <= _UNSHARED_REFCOUNT:
             # Qt's whole detach in one call (no view of the mapping is left to retire)
-            done = plan.detach(self._addr, self._segment.unix_key, self._held)
+            done: int = plan.detach(self._addr, self._segment.unix_key, self._held)
             if done >= 0:
                 self._memory = self._buffer = None
                 self._size = 0
@@ -332,11 +335,13 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         """After the plan's detach found nobody attached any more, under the lock (recorded in
         ``_held``; none for a native key): remove the segment, its key file and the lock, as
         the long way does."""
-        unix_key, self._segment.unix_key = self._segment.unix_key, 0
-        self._segment.removed = False
+        segment = self._segment
+        assert isinstance(segment, _SysVSegment)  # plans are System V only
+        unix_key, segment.unix_key = segment.unix_key, 0
+        segment.removed = False
         try:
-            done = self._segment._remove_if_unused(unix_key)  # type: ignore[union-attr]
-            if self._segment.removed and self._held[0] == 0:
+            done = segment._remove_if_unused(unix_key)
+            if segment.removed and self._held[0] == 0:
                 self._remove_lock()
             return done
         finally:
@@ -708,7 +713,7 @@ class _SysVSegment:
         # A weak proxy: a strong reference back would make every QSharedMemory a reference
         # cycle, freed only by the cyclic GC, whose __del__ -> close() then runs at a random
         # moment (possibly while this thread holds the lock).
-        self.owner: QSharedMemory = proxy(owner)
+        self.owner: QSharedMemory = cast("QSharedMemory", proxy(owner))
         self.unix_key = 0
         self.removed = False  # the last detach removed the segment
 
@@ -935,8 +940,9 @@ class _PosixSegment:
         # A weak proxy: a strong reference back would make every QSharedMemory a reference
         # cycle, freed only by the cyclic GC, whose __del__ -> close() then runs at a random
         # moment (possibly while this thread holds the lock).
-        self.owner: QSharedMemory = proxy(owner)
+        self.owner: QSharedMemory = cast("QSharedMemory", proxy(owner))
         self.fd = -1
+        self.unix_key = 0  # none on POSIX (read by the System V one-call paths, never set)
         self.removed = False  # never: Qt does not unlink POSIX shared memory on Linux
 
     def exists(self) -> bool:

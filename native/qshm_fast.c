@@ -27,6 +27,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <sys/ipc.h>
@@ -612,8 +613,8 @@ static PyType_Spec lockable_spec = {
  *           ftok key computed as glibc does, shmget, shmat, shmctl(IPC_STAT): a segment of ours,
  *           semop(lock +1).
  *   detach: semop(lock -1, undo, no wait), shmdt, shmget + shmctl(IPC_STAT): still attached
- *           elsewhere (else the last one out removes it: returned with the lock held and
- *           recorded, the Python code does the removal), semop(lock +1).
+ *           elsewhere, semop(lock +1); or the last one out: shmctl(IPC_RMID), unlink(segment
+ *           key file), and the lock with its key file (what the long way's _remove_lock does).
  *
  * Anything else (the lock taken by someone, a file or segment changed or gone, an error) undoes
  * what this call did and returns None (attach) or -1 (detach) before anything is changed for
@@ -623,7 +624,8 @@ static PyType_Spec lockable_spec = {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *lock_file; /* bytes, or NULL: the lock is not re-keyed on attach (Qt >= 6.6) */
+    PyObject *lock_file; /* bytes, or NULL: no lock */
+    int recheck;         /* attach checks the lock's key file (Qt 5 re-keys its lock on attach) */
     dev_t lock_dev;
     ino_t lock_ino;
     int semid;
@@ -637,13 +639,13 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
     SysVAttach *self = (SysVAttach *)op;
     PyObject *lock_file, *seg_file;
     unsigned long long dev, ino;
-    int semid, project_id;
+    int semid, project_id, recheck;
     unsigned int euid;
     if (kwds != NULL && PyObject_Length(kwds) > 0) {
         PyErr_SetString(PyExc_TypeError, "SysVAttach() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OKKiSiI", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid))
+    if (!PyArg_ParseTuple(args, "OKKiSiIp", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid, &recheck))
         return -1;
     if (lock_file != Py_None && !PyBytes_Check(lock_file)) {
         PyErr_SetString(PyExc_TypeError, "SysVAttach(): the lock key file is bytes or None");
@@ -662,6 +664,7 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
     self->semid = semid;
     self->project_id = project_id;
     self->euid = (uid_t)euid;
+    self->recheck = recheck && lock_file != Py_None;
     return 0;
 }
 
@@ -700,7 +703,7 @@ static PyObject *sysv_attach_attach(PyObject *op, PyObject *arg)
     int readonly = PyObject_IsTrue(arg);
     if (readonly < 0)
         return NULL;
-    if (self->lock_file != NULL) {
+    if (self->recheck) {
         if (lstat(PyBytes_AsString(self->lock_file), &st) != 0 || !S_ISREG(st.st_mode)
             || st.st_dev != self->lock_dev || st.st_ino != self->lock_ino || st.st_uid != self->euid)
             Py_RETURN_NONE;
@@ -730,9 +733,12 @@ unlock:
 }
 
 /* detach(address, key, held): 1 detached (others still attached, or the segment is gone);
- * 0 detached, the last one out: the lock is held (recorded in `held`) for the caller to remove
- * the segment and give the lock back; 2 detached, but the segment could not be looked at (the
- * long way's detach() then returns False too); -1 nothing done: take the long way. */
+ * 2 detached, but the segment could not be looked at (the long way's detach() then returns
+ * False too); 3 / 4 detached as the last one out, which removed the segment, its key file (4:
+ * the key file was not there any more, so detach() returns False, as the long way's does) and
+ * the lock (its key file first, if still the one it was keyed from); 0 detached as the last one
+ * out, but the segment could not be removed: the lock is held (recorded in `held`) for the long
+ * way to go on; -1 nothing done: take the long way. */
 static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
 {
     SysVAttach *self = (SysVAttach *)op;
@@ -740,6 +746,7 @@ static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
     int key;
     PyObject *held;
     struct shmid_ds ds;
+    struct stat st;
     if (!PyArg_ParseTuple(args, "KiO", &address, &key, &held))
         return NULL;
     if (Py_TYPE(held) != held_type || held_is_held(((Held *)held)->last))
@@ -754,9 +761,21 @@ static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
     if (shmid == -1 || shmctl(shmid, IPC_STAT, &ds) != 0)
         done = (errno == EINVAL || errno == ENOENT) ? 1 : 2;
     else if (ds.shm_nattch == 0) {
-        if (self->semid != -1)
-            held_set((Held *)held, zero);
-        return PyLong_FromLong(0);
+        /* The last one out: remove the segment and its key file, then the lock, under it. */
+        if (shmctl(shmid, IPC_RMID, NULL) != 0 && errno != EINVAL) {
+            if (self->semid != -1)
+                held_set((Held *)held, zero);
+            return PyLong_FromLong(0);
+        }
+        done = unlink(PyBytes_AsString(self->seg_file)) == 0 ? 3 : 4;
+        if (self->semid == -1)
+            return PyLong_FromLong(done);
+        const char *lock_file = PyBytes_AsString(self->lock_file);
+        if (lstat(lock_file, &st) == 0 && st.st_dev == self->lock_dev && st.st_ino == self->lock_ino)
+            unlink(lock_file);
+        semctl(self->semid, 0, IPC_RMID); /* nothing is held any more */
+        self->semid = -1;
+        return PyLong_FromLong(done);
     }
     lock_give(self->semid);
     return PyLong_FromLong(done);
@@ -766,12 +785,12 @@ static PyMethodDef sysv_attach_methods[] = {
     {"attach", sysv_attach_attach, METH_O,
      "attach(readonly): (address, size, ftok key), or None: take the long way."},
     {"detach", sysv_attach_detach, METH_VARARGS,
-     "detach(address, key, held): 1 done; 0 done, last one out, lock held; -1 take the long way."},
+     "detach(address, key, held): >= 1 done (see qshm_fast.c); 0 last one out, lock held; -1 the long way."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot sysv_attach_slots[] = {
-    {Py_tp_doc, "SysVAttach(lock_file or None, dev, ino, semid, segment_file, project_id, euid)."},
+    {Py_tp_doc, "SysVAttach(lock_file or None, dev, ino, semid, segment_file, project_id, euid, recheck)."},
     {Py_tp_init, sysv_attach_init},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_dealloc, sysv_attach_dealloc},
@@ -870,6 +889,113 @@ static PyType_Spec mapping_spec = {
 };
 #endif
 
+/* --- sysv_create: create() of a System V segment and its lock, the usual case, in one call -- */
+
+/* create(size) of a string key whose lock semaphore does not exist (the state after the last
+ * one out removed it, or a fresh key): Qt's sequence with our checks, as the long way does it:
+ * lstat(segment key file) finds nothing; the lock's key file (O_CREAT|O_EXCL, 0640), its ftok
+ * key (glibc's formula over fstat of the new file), semget(IPC_CREAT|IPC_EXCL, 0600),
+ * SETVAL 1, stat: still the file it was keyed from; semop(-1, undo, no wait); the segment's key
+ * file, shmget(size, IPC_CREAT|IPC_EXCL, 0600), shmat, shmctl(IPC_STAT); semop(+1).
+ *
+ * Returns None when nothing was made (the long way then does it all, with Qt's errors);
+ * (1, semid, lock key, dev, ino) when the lock was made (and is owned by the caller, not held)
+ * but the segment was not (everything of the segment undone): the long way goes on from
+ * taking the lock; (0, semid, lock key, dev, ino, address, size, segment key) when done. */
+
+union fast_semun {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+static key_t ftok_of(const struct stat *st, int project_id)
+{
+    return (key_t)((st->st_ino & 0xffff) | ((st->st_dev & 0xff) << 16) | ((unsigned)(project_id & 0xff) << 24));
+}
+
+static PyObject *fast_sysv_create(PyObject *module, PyObject *args)
+{
+    const char *lock_file, *seg_file;
+    Py_ssize_t size;
+    int lock_project, seg_project;
+    struct stat st;
+    struct shmid_ds ds;
+    union fast_semun arg;
+    if (!PyArg_ParseTuple(args, "yynii", &lock_file, &seg_file, &size, &lock_project, &seg_project))
+        return NULL;
+    if (size <= 0 || lstat(seg_file, &st) == 0 || errno != ENOENT)
+        Py_RETURN_NONE;
+    int fd = open(lock_file, O_EXCL | O_CREAT | O_RDWR | O_CLOEXEC, 0640);
+    if (fd == -1)
+        Py_RETURN_NONE;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        unlink(lock_file);
+        Py_RETURN_NONE;
+    }
+    close(fd);
+    dev_t dev = st.st_dev;
+    ino_t ino = st.st_ino;
+    key_t lock_key = ftok_of(&st, lock_project);
+    int semid = semget(lock_key, 1, 0600 | IPC_CREAT | IPC_EXCL);
+    if (semid == -1) {
+        unlink(lock_file);
+        Py_RETURN_NONE;
+    }
+    arg.val = 1;
+    if (semctl(semid, 0, SETVAL, arg) != 0) {
+        semctl(semid, 0, IPC_RMID);
+        unlink(lock_file);
+        Py_RETURN_NONE;
+    }
+    if (stat(lock_file, &st) != 0 || st.st_dev != dev || st.st_ino != ino) {
+        semctl(semid, 0, IPC_RMID); /* the file was taken away meanwhile: it is not ours now */
+        Py_RETURN_NONE;
+    }
+    if (sysv_op(semid, -1, IPC_NOWAIT) != 0) /* someone took the new lock already */
+        return Py_BuildValue("(iiiKK)", 1, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino);
+    fd = open(seg_file, O_EXCL | O_CREAT | O_RDWR | O_CLOEXEC, 0640);
+    if (fd == -1)
+        goto made_lock_only;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        unlink(seg_file);
+        goto made_lock_only;
+    }
+    close(fd);
+    key_t seg_key = ftok_of(&st, seg_project);
+    int shmid = shmget(seg_key, (size_t)size, 0600 | IPC_CREAT | IPC_EXCL);
+    if (shmid == -1) {
+        unlink(seg_file);
+        goto made_lock_only;
+    }
+    void *addr = shmat(shmid, NULL, 0);
+    if (addr == (void *)-1) {
+        shmctl(shmid, IPC_RMID, NULL);
+        unlink(seg_file);
+        goto made_lock_only;
+    }
+    if (shmctl(shmid, IPC_STAT, &ds) != 0) {
+        shmdt(addr);
+        shmctl(shmid, IPC_RMID, NULL);
+        unlink(seg_file);
+        goto made_lock_only;
+    }
+    sysv_op(semid, 1, 0);
+    return Py_BuildValue("(iiiKKKKi)", 0, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino,
+                         (unsigned long long)(uintptr_t)addr, (unsigned long long)ds.shm_segsz, (int)seg_key);
+made_lock_only:
+    sysv_op(semid, 1, 0);
+    return Py_BuildValue("(iiiKK)", 1, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino);
+}
+
+static PyMethodDef fast_functions[] = {
+    {"sysv_create", fast_sysv_create, METH_VARARGS,
+     "sysv_create(lock_file, segment_file, size, lock_project, segment_project): see qshm_fast.c."},
+    {NULL, NULL, 0, NULL},
+};
+
 /* --- module ------------------------------------------------------------------------------ */
 
 static int add_type(PyObject *module, const char *name, PyType_Spec *spec, PyTypeObject **out)
@@ -919,7 +1045,7 @@ static PyModuleDef_Slot fast_slots[] = {
 static struct PyModuleDef fast_module = {
     PyModuleDef_HEAD_INIT, "qshm_compat._fast",
     "The lock's uncontended fast path in C (limited API); see native/qshm_fast.c.",
-    0, NULL, fast_slots, NULL, NULL, NULL,
+    0, fast_functions, fast_slots, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__fast(void)

@@ -45,14 +45,16 @@ from ._plain import fast as _fast
 from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
 from .keys import QNativeIpcKey
-from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, SysVSemaphoreHandle, _copy_key
+from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, SysVSemaphoreHandle, _copy_key, _describe_sysv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
+    from functools import partial
     from typing import Any, List, Optional, Tuple, TypeAlias, Union, cast
-else:  # the C type itself: importing collections (and typing) costs import time
+else:  # the C types themselves: importing collections, functools (and typing) costs import time
     from _collections import deque
+    from _functools import partial
 
     def cast(_type: object, value: object) -> object:
         return value
@@ -137,6 +139,10 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         # the long way; None: the long way.  _plan_tmp: the $TMPDIR the lock's name came from.
         self._plan: Any = None
         self._plan_tmp: Any = _NO_LOCK
+        self._plan_attach = False  # the plan may attach (not only detach)
+        # create() in one call: (lock key file, segment key file, their ftok project ids,
+        # $TMPDIR), learned from a create() the long way; None: the long way.
+        self._create_plan: Optional[Tuple[bytes, bytes, int, int, Optional[str]]] = None
         self._addr = 0  # the mapping's address as an int, for the plan's detach
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
@@ -231,6 +237,11 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         size = _check_size(size)
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
+        plan = self._create_plan
+        if plan is not None and timeout is None and mode is AccessMode.ReadWrite and self._memory is None:
+            made = self._create_in_one_call(plan, size)
+            if made is not None:
+                return made
         if size > 0 and self._memory is None and self._segment.in_use():
             # Qt answers at once here because its create() resets (System V) or replaces (POSIX)
             # the lock, breaking a holder's exclusion; we answer at once without touching the
@@ -240,6 +251,10 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if not self._init_key(self._create_lock_mode()):
             return False
         self._sem_handle_repair()
+        return self._create_locked(size, mode, timeout)
+
+    def _create_locked(self, size: int, mode: AccessMode, timeout: Optional[float]) -> bool:
+        """create() once its lock is keyed: under the lock, make the segment and attach it."""
         function = f"{_QSM}::create"
         mine = self._held[0] == 0  # held by the caller: stays held
         try:
@@ -263,10 +278,48 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
                 # Qt leaves the new segment behind, attached to nobody; we give it back.
                 self._segment.discard_created()
                 return False
+            self._learn_plan(created=True)
             return True
         finally:
             if not mine and self._held[0] == 0:
                 self._unlock_internally()
+
+    def _create_in_one_call(self, plan: Tuple[bytes, bytes, int, int, Optional[str]], size: int) -> Optional[bool]:
+        """create() in one C call (``_fast.sysv_create``) when the lock is to be made anew, as
+        after the last one out removed it: None when not done (the long way does it all)."""
+        handle = self._sem._handle
+        lock_file, seg_file, lock_project, seg_project, tmp = plan
+        if (
+            not isinstance(handle, SysVSemaphoreHandle)
+            or handle.sem is not None
+            or handle.created_semaphore
+            or handle.created_file
+            or self._held[0] == 0
+            or self._segment.unix_key != 0
+            or tmp != os.environ.get("TMPDIR")
+            or (self._qt < _QT66 and self._sem._legacy_key != self._ipc_key.legacyKey())
+        ):
+            return None
+        got = _fast.sysv_create(lock_file, seg_file, size, lock_project, seg_project)
+        if got is None:
+            return None
+        # The lock semaphore and its key file were made: this object owns them, as Qt's
+        # creator does (what the long way's handle() and _own_lock() record).
+        semid, lock_key = got[1], got[2]
+        handle.unix_key = lock_key
+        handle.file_id = (got[3], got[4])
+        handle.sem = sysv.Semaphore(semid, partial(_describe_sysv, handle.file_name, lock_key))
+        handle.created_file = handle.created_semaphore = True
+        handle.foreign = False
+        self._sem._clear_error()
+        self._set_fast()
+        if got[0] == 1:  # the lock only: the segment the long way, from taking the lock on
+            return self._create_locked(size, AccessMode.ReadWrite, None)
+        self._segment.unix_key = got[7]
+        self._set_error(SharedMemoryError.NoError, "")
+        self._mapped(got[5], got[6], False, got[5])
+        self._learn_plan(created=True)
+        return True
 
     def attach(
         self,
@@ -278,7 +331,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
         plan = self._plan
-        if plan is not None and timeout is None and self._memory is None and self._plan_fits():
+        if plan is not None and timeout is None and self._memory is None and self._plan_attach and self._plan_fits():
             got = plan.attach(mode == AccessMode.ReadOnly)
             if got is not None:  # Qt's whole attach, done in one call
                 self._segment.unix_key = got[2]
@@ -315,10 +368,13 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             if done >= 0:
                 self._memory = self._buffer = None
                 self._size = 0
-                if done != 0:
-                    self._segment.unix_key = 0
-                    return done == 1
-                return self._detach_last_one()
+                if done == 0:
+                    return self._detach_last_one()
+                self._segment.unix_key = 0
+                if done >= 3:  # the last one out removed the segment, its key file and the lock
+                    self._segment.removed = True
+                    self._lock_removed()
+                return done in (1, 3)
         mine = self._held[0] == 0
         try:
             if self._lock_internally(f"{_QSM}::detach", timeout) is None:
@@ -454,6 +510,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             self._segment.unmap_only()
         self._segment.clean_handle()
         self._set_fast(clear=True)
+        self._create_plan = None
         self._sem.close()
         _registry.unregister(self)
 
@@ -472,6 +529,8 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
     def _disown(self) -> None:
         """In a forked child: the lock and the semaphore belong to the parent, not to us."""
         self._held.extend(_FREE)
+        self._set_fast(clear=True)
+        self._create_plan = None
         self._sem._disown()
 
     def __repr__(self) -> str:
@@ -504,6 +563,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             self.detach()
         self._segment.clean_handle()
         self._set_fast(clear=True)
+        self._create_plan = None
         if new.type() != self._ipc_key.type():
             is_posix = new.type() == QNativeIpcKey.Type.PosixRealtime
             self._segment = _PosixSegment(self) if is_posix else _SysVSegment(self)
@@ -567,11 +627,17 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None:
             return
         sem = handle.sem
-        handle.sem, handle.unix_key = None, -1
-        handle.created_file = handle.created_semaphore = False
-        self._set_fast(clear=True)
+        self._lock_removed()
         handle.remove_file_and(sem)
         self._held.extend(_FREE)
+
+    def _lock_removed(self) -> None:
+        """Forget the lock semaphore: it is removed (or being removed) with its key file."""
+        handle = self._sem._handle
+        if isinstance(handle, SysVSemaphoreHandle):
+            handle.sem, handle.unix_key = None, -1
+            handle.created_file = handle.created_semaphore = False
+        self._set_fast(clear=True)
 
     def _own_lock(self) -> None:
         """After a successful create, own the lock semaphore as Qt's creator does."""
@@ -581,12 +647,14 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             if hasattr(handle, "created_file"):
                 handle.created_file = True
 
-    def _learn_plan(self) -> None:
-        """After an attach() the long way: what the next attach()/detach() can do in one call.
+    def _learn_plan(self, created: bool = False) -> None:
+        """After an attach() or create(): what the next attach()/detach() (and, after a
+        create(), the next create()) can do in one call.
 
-        Only System V segments of ours and locks that are ours to use unchanged: a lock that
-        this object owns is removed and re-made by Qt 5's re-key on every attach (the long way
-        mirrors that), and a foreign one goes the long way with its checks."""
+        Only System V segments of ours and locks that are ours to use unchanged; a foreign one
+        goes the long way with its checks.  A lock that this object owns is removed and re-made
+        by Qt 5's re-key on every attach (the long way mirrors that): then only detach() is
+        done in one call."""
         self._plan = None
         if _fast is None or self._allow_foreign or self._segment.kind != "sysv":
             return
@@ -594,20 +662,27 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         dev = ino = 0
         semid = -1
         self._plan_tmp = _NO_LOCK
+        self._plan_attach = True
         if self._locks():
             handle = self._sem._handle
             if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None or handle.foreign:
                 return
-            if handle.file_id is None or (self._qt < _QT66 and handle.created_semaphore):
+            if handle.file_id is None:
                 return
-            if self._qt < _QT66:
-                lock_file = os.fsencode(handle.file_name)
-                dev, ino = handle.file_id
+            self._plan_attach = self._qt >= _QT66 or not handle.created_semaphore
+            lock_file = os.fsencode(handle.file_name)
+            dev, ino = handle.file_id
             semid = handle.sem.semid
-            self._plan_tmp = os.environ.get("TMPDIR")
+            self._plan_tmp = tmp = os.environ.get("TMPDIR")
+            if created and handle.legacy and self._create_plan is None:
+                self._create_plan = (
+                    os.fsencode(handle.file_name), os.fsencode(self.nativeKey()),
+                    handle.project_id, self._segment._project_id(), tmp,  # type: ignore[union-attr]
+                )
         seg = self._segment
         self._plan = _fast.SysVAttach(
-            lock_file, dev, ino, semid, os.fsencode(self.nativeKey()), seg._project_id(), os.geteuid()  # type: ignore[union-attr]
+            lock_file, dev, ino, semid, os.fsencode(self.nativeKey()), seg._project_id(),  # type: ignore[union-attr]
+            os.geteuid(), self._qt < _QT66,
         )
 
     def _plan_fits(self) -> bool:

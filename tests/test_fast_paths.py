@@ -305,6 +305,19 @@ elif phase == "held":
     rows += [other.lock(), shm.attach(timeout=0.3), state(shm), other.unlock(), other.detach()]
     other.close()
     out["rows"] = rows
+elif phase == "creates":
+    lock_file = lambda: shm._sem._handle.file_name if shm._sem._handle else None
+    rows = []
+    for i in range(4):
+        rows.append([shm.create(64), state(shm), planned() if i else True])
+        shm.data()[:2] = b"c%d" % i
+        other = new()
+        rows.append([other.create(64), state(other), other.attach(), bytes(other.constData()[:2]).hex()])
+        other.close()
+        files = [shm.nativeKey(), lock_file()]
+        rows.append([shm.detach(), state(shm), [os.path.exists(f) for f in files if f]])
+    rows.append([shm.create(0), state(shm), shm.create(-1), state(shm)])
+    out["rows"] = rows
 elif phase == "gone":
     out["rows"] = [shm.attach(), state(shm), shm.attach(), state(shm), planned()]
 elif phase == "last":
@@ -385,6 +398,17 @@ def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, 
         assert gone[False] == gone[True]
         assert gone[False]["rows"][0] is False and gone[False]["rows"][1][2] == int(QSharedMemory.NotFound)
         if protocol != "native":
+            creates = {plain: run_attach_scenario(protocol, key + " c", "creates", plain) for plain in (False, True)}
+            assert creates[False].pop("planned") is True and creates[True].pop("planned") is False
+            assert creates[False] == creates[True]
+            rows = creates[False]["rows"]
+            for i in range(4):
+                assert rows[3 * i][:2] == [True, [True, 64, 0, ""]]
+                assert rows[3 * i + 1][:2] == [False, [False, 0, int(QSharedMemory.AlreadyExists),
+                                                       "QSharedMemory::create: already exists"]]
+                assert rows[3 * i + 1][2:] == [True, (b"c%d" % i).hex()]
+                assert rows[3 * i + 2] == [True, [False, 0, 0, ""], [False, False]]  # all removed
+            assert rows[12][0] is False and rows[12][1][2] == int(QSharedMemory.InvalidSize)
             last = {plain: run_attach_scenario(protocol, key, "last", plain) for plain in (False, True)}
             assert last[False].pop("planned") is True
             last[True].pop("planned")
@@ -397,4 +421,33 @@ def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, 
             assert rows[8] == [True, [False, 0, 0, ""], False, False]  # removed, lock given back
             assert rows[9][0] is False and rows[9][1][2] == int(QSharedMemory.NotFound)
     finally:
+        peer.close()
+
+
+def test_segment_created_in_one_call_is_a_qt_peers(spawn) -> None:
+    """create() done in one C call (the second create of an object), seen by a real Qt 5 peer:
+    it attaches, reads what we wrote and writes back under the same lock; the last one out
+    removes everything (on the plain path the same test runs the long way)."""
+    key = f"qshm create {secrets.token_hex(6)}"
+    peer = spawn("cpp-qt5")
+    shm = QSharedMemory(key)
+    try:
+        assert shm.create(64) and shm.detach()  # the long way: the one-call plan is learned
+        assert (shm._create_plan is not None) is not PLAIN_RUN
+        assert shm.create(64), shm.errorString()
+        lock_file = shm._sem._handle.file_name  # type: ignore[union-attr]
+        shm.data()[:4] = b"ours"
+        peer.ok("key", key=key)
+        assert peer.ok("attach")["size"] == 64
+        assert peer.ok("read", length=4)["hex"] == b"ours".hex()
+        peer.ok("lock")
+        assert shm.lock(timeout=0.2) is False  # the peer's lock is ours: the same semaphore
+        peer.ok("write", hex=b"qt5!".hex())
+        peer.ok("unlock")
+        assert shm.lock(timeout=5) and bytes(shm.constData()[:4]) == b"qt5!" and shm.unlock()
+        peer.ok("detach")
+        assert shm.detach()
+        assert not os.path.exists(shm.nativeKey()) and not os.path.exists(lock_file)
+    finally:
+        shm.close()
         peer.close()

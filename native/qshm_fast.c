@@ -940,7 +940,10 @@ static PyObject *fast_sysv_create(PyObject *module, PyObject *args)
     key_t lock_key = ftok_of(&st, lock_project);
     int semid = semget(lock_key, 1, 0600 | IPC_CREAT | IPC_EXCL);
     if (semid == -1) {
-        unlink(lock_file);
+        /* EEXIST: another process made the semaphore of our new file first (it owns the file
+         * with it now, as the long way's handle() has it): the file is not ours to remove. */
+        if (errno != EEXIST)
+            unlink(lock_file);
         Py_RETURN_NONE;
     }
     arg.val = 1;

@@ -318,7 +318,12 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._segment.unix_key = got[7]
         self._set_error(SharedMemoryError.NoError, "")
         self._mapped(got[5], got[6], False, got[5])
-        self._learn_plan(created=True)
+        # What _learn_plan(created=True) finds, known here: the detach() in one call.
+        self._plan = _fast.SysVAttach(
+            lock_file, got[3], got[4], semid, seg_file, seg_project, os.geteuid(), self._qt < _QT66
+        )
+        self._plan_tmp = tmp
+        self._plan_attach = self._qt >= _QT66  # Qt 5 re-keys (removes and re-makes) an owned lock
         return True
 
     def attach(

@@ -1,22 +1,27 @@
-/* qshm_compat._fast: the lock's uncontended fast path as two small C types.
+/* qshm_compat._fast: the hot paths of QSharedMemory in C.
  *
  * Written against Python's limited API (abi3), so the module ships in the same wheel for every
- * Python >= 3.9.  cffi stays the binding for everything else; these types exist because one
- * call of a method of a C type costs a fraction of a cffi call, and a lock()+unlock() pair is
- * nothing but two such calls around two semaphore operations.
+ * Python the wheel's tag allows (setup.py picks the newest limited API that tag permits; built
+ * for 3.9/3.10 it lacks Mapping and uses METH_VARARGS).  cffi stays the binding for everything
+ * else, and the Python code stays the specification: every type here does the usual case only
+ * and hands anything else to the Python path (QSHM_PLAIN=1 turns all of it off), and
+ * tests/test_fast_paths.py runs both against real Qt peers and compares them.
  *
- * SysVLock(semid): take()/give() are one semop(-1 / +1, SEM_UNDO) on semaphore 0.
- * PosixLock(address of a sem_t): take()/give() are sem_trywait/sem_wait and sem_post.
+ * SysVLock(semid), PosixLock(address of a sem_t): take()/give() of one lock semaphore (semop
+ *   -1/+1 with SEM_UNDO; sem_trywait/sem_wait and sem_post), 0 when done and -1 when not (errno
+ *   tells why), and acquire(timeout), the timed wait, retrying EINTR after running the signal
+ *   handlers: True when taken, False when the timeout ran out, OSError for anything else.
+ * Held: a lock's state, the one-item deque the Python code records it in.
+ * Lockable: the base class of QSharedMemory; its lock() and unlock() take and give the fast
+ *   semaphore and record it in Held in one call, else call the Python _lock()/_unlock().
+ * SysVAttach: attach() and detach() of a System V segment as one call each.
+ * sysv_create(): create() of a System V segment whose lock is to be made anew, as one call.
+ * Mapping: the buffer data() makes its memoryviews from.
  *
- * Both return 0 when the operation was done and -1 when it was not (errno tells why), exactly
- * like the cffi shims they replace: the caller then takes the long way (which retries EINTR,
- * re-makes a removed semaphore and sets Qt's errors).  `held` is set and cleared in the same C
- * call as the operation that took or gave the semaphore, with no Python code in between, so an
- * exception raised by a signal handler cannot leave the two out of step.  take() waits with the
- * GIL released when the semaphore is taken by someone else; an EINTR returns -1 (not taken) so
- * that the caller runs the signal handlers and retries.  acquire(timeout) is the timed wait
- * (semtimedop / sem_timedwait), retrying EINTR after running the signal handlers: True when
- * taken, False when the timeout ran out; OSError for anything else.
+ * A semaphore is taken and its state recorded in the same C call, with no Python code in
+ * between, so an exception raised by a signal handler (Ctrl-C) cannot leave the two out of
+ * step.  A wait for a semaphore someone else holds happens with the GIL released (take()), or
+ * is left to the Python path (the one-call attach/detach/create never wait).
  */
 #define _GNU_SOURCE 1
 #ifndef Py_LIMITED_API /* setup.py sets the newest the wheel's abi3 tag allows */
@@ -344,7 +349,7 @@ static PyObject *zero, *minus_one, *s_lock, *s_unlock;
 
 static int held_is_held(PyObject *last)
 {
-    if (last == Py_False)
+    if (last == zero || last == Py_False)
         return 1;
     if (last == Py_True || last == NULL || !PyLong_Check(last))
         return 0;

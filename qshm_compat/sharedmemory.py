@@ -339,6 +339,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if plan is not None and timeout is None and self._memory is None and self._plan_attach and self._plan_fits():
             got = plan.attach(mode == AccessMode.ReadOnly)
             if got is not None:  # Qt's whole attach, done in one call
+                self._memory = got[0]  # attached, before anything else can run
                 self._segment.unix_key = got[2]
                 self._set_error(SharedMemoryError.NoError, "")
                 self._mapped(got[0], got[1], mode == AccessMode.ReadOnly, got[0])
@@ -367,11 +368,16 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if self._memory is None:
             return False
         plan = self._plan
-        if plan is not None and timeout is None and sys.getrefcount(self._buffer) <= _UNSHARED_REFCOUNT:
-            # Qt's whole detach in one call (no view of the mapping is left to retire)
-            done: int = plan.detach(self._addr, self._segment.unix_key, self._held)
-            if done >= 0:
-                self._memory = self._buffer = None
+        if plan is not None and timeout is None:
+            # Qt's whole detach in one call.  As in _unmapped, the buffer is taken out first: a
+            # data() in another thread from here on gets None, never a view of what goes away.
+            buffer, memory, self._buffer, self._memory = self._buffer, self._memory, None, None
+            done: int = -1
+            if sys.getrefcount(buffer) <= _UNSHARED_REFCOUNT:  # no view is left to retire
+                done = plan.detach(self._addr, self._segment.unix_key, self._held)
+            if done < 0:
+                self._buffer, self._memory = buffer, memory  # still mapped: the long way
+            else:
                 self._size = 0
                 if done == 0:
                     return self._detach_last_one()

@@ -564,6 +564,7 @@ class QSharedMemory:
     def _lock_failed(self, function: str, timeout: Optional[float]) -> None:
         """Qt's LockError "<function>: unable to lock", saying more when our timeout ran out."""
         text = f"{function}: unable to lock"
+        self._set_fast(clear=True)  # a slow wait may have re-opened the semaphore: re-bind later
         if self._sem._timed_out:
             text += f" (timed out after {timeout:g} s; {self._lock_description()})"
             # A timeout is ours, not an error of Qt's semaphore: left there, it would make the

@@ -1,0 +1,269 @@
+"""Reliability, round 2, the last items of issue 13: a POSIX lock whose holder was killed is
+usable again within the lock timeout, while a live holder (qshm or real Qt 6) is never broken
+(item 6).
+
+The processes that use the key run as separate programs, as they would for a user: a qshm
+child killed at random moments, a fresh qshm process that must get on with the work, real Qt
+peers (tests/peers.py) holding or losing the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from qshm_compat import QNativeIpcKey, QSharedMemory, posix
+
+#: The lock timeout the fresh process uses: the lock must be had again within it.
+LOCK_TIMEOUT = 5.0
+
+
+def python(code: str, **kwargs: object) -> subprocess.Popen:
+    """Start ``code`` in a fresh Python (the installed qshm_compat), its stdout piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def key_source(key: QNativeIpcKey) -> str:
+    return f"QNativeIpcKey({key.nativeKey()!r}, QNativeIpcKey.Type.PosixRealtime)"
+
+
+def lock_value(key: QNativeIpcKey) -> int | None:
+    """The count of the key's lock semaphore (None if there is none), looked at and closed again:
+    a process that keeps it open might be its holder, so none may stay open during a recovery."""
+    try:
+        sem = posix.sem_open_existing(key.nativeKey())  # a POSIX key's lock has the key's name
+    except FileNotFoundError:
+        return None
+    try:
+        return sem.value()
+    finally:
+        sem.close()
+
+
+def remove_posix_key(key: QNativeIpcKey) -> None:
+    for remove in (posix.shm_unlink, posix.sem_unlink):
+        try:
+            remove(key.nativeKey())
+        except OSError:
+            pass
+
+
+@pytest.fixture(params=["native", "platformSafe"])
+def posix_key(request: pytest.FixtureRequest, qshm_native_key: QNativeIpcKey, qshm_key: str) -> QNativeIpcKey:
+    """A fresh POSIX key: a QNativeIpcKey of type PosixRealtime, or the Qt 6.6 key Qt derives
+    from a string (platformSafeKey, POSIX by default on Linux)."""
+    key = qshm_native_key if request.param == "native" else QSharedMemory.platformSafeKey(qshm_key)
+    assert key.type() == QNativeIpcKey.Type.PosixRealtime
+    yield key
+    remove_posix_key(key)
+
+
+# --- a holder killed inside create/attach/lock/detach: a fresh process gets the lock ----------
+
+WORKER = """
+    import sys
+    from qshm_compat import QNativeIpcKey, QSharedMemory
+    shm = QSharedMemory({key})
+    print("go", flush=True)
+    while True:  # create-or-attach, lock, write, unlock, detach, for ever (until killed)
+        if not (shm.create(64, timeout=30) or shm.attach(timeout=30)):
+            continue
+        assert shm.lock(timeout=30), shm.errorString()
+        view = shm.data()
+        view[0] = (view[0] + 1) % 256
+        del view
+        shm.unlock()
+        shm.detach()
+"""
+
+FRESH = """
+    import json, time
+    from qshm_compat import QNativeIpcKey, QSharedMemory
+    shm = QSharedMemory({key})
+    started = time.monotonic()
+    ok = shm.create(64, timeout={timeout}) or shm.attach(timeout={timeout})
+    attached = time.monotonic() - started
+    locked = ok and shm.lock(timeout={timeout})
+    if locked:
+        shm.data()[1:6] = b"fresh"
+        locked = shm.unlock()
+    elapsed = time.monotonic() - started
+    print(json.dumps({{"ok": bool(ok and locked), "attached": attached, "elapsed": elapsed,
+                       "error": shm.errorString(), "data": bytes(shm.data()[1:6]).hex() if ok else None}}))
+    shm.detach()
+"""
+
+
+def test_killed_at_random_moments_then_a_fresh_process_gets_the_lock(posix_key: QNativeIpcKey) -> None:
+    """A qshm process SIGKILLed at a random moment of create/attach/lock/detach cycles: a fresh
+    qshm process creates-or-attaches, locks, writes and unlocks within the lock timeout, even
+    when the kill left the lock taken (on main it timed out in every such trial)."""
+    rng = random.Random(os.getpid())
+    abandoned = 0
+    trials = 10
+    for trial in range(trials):
+        worker = python(WORKER.format(key=key_source(posix_key)))
+        try:
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "go", worker.stderr.read() if worker.stderr else ""
+            time.sleep(rng.uniform(0.05, 0.4))
+        finally:
+            worker.kill()
+            worker.communicate(timeout=10)
+        if lock_value(posix_key) == 0:
+            abandoned += 1
+        result = finish(python(FRESH.format(key=key_source(posix_key), timeout=LOCK_TIMEOUT)))
+        assert result["ok"], (trial, result)
+        assert result["elapsed"] < LOCK_TIMEOUT, (trial, result)
+        assert result["data"] == b"fresh".hex()
+        assert lock_value(posix_key) == 1, trial  # given back exactly once: no count of 2
+    # The kills must have left the lock taken often, or this test would prove nothing.
+    assert abandoned >= trials // 3, f"only {abandoned} of {trials} kills left the lock taken"
+
+
+@pytest.mark.parametrize("peer_name", ["pyqt6", "pyside6"])
+def test_qt_peer_killed_holding_the_lock_then_a_fresh_process_gets_it(
+    peer_name: str, spawn, posix_key: QNativeIpcKey
+) -> None:
+    """A real Qt 6 peer killed while it holds the lock of a POSIX key: a fresh qshm process
+    attaches, locks and writes within the lock timeout, and finds the peer's data."""
+    peer = spawn(peer_name)
+    peer.ok("ipckey", mode="native", key=posix_key.nativeKey(), type="posix")
+    peer.ok("create", size=64)
+    peer.ok("write", hex="ab")
+    peer.ok("lock")
+    peer.kill()
+    assert lock_value(posix_key) == 0  # what the peer left: taken for ever
+    result = finish(python(FRESH.format(key=key_source(posix_key), timeout=LOCK_TIMEOUT)))
+    assert result["ok"] and result["elapsed"] < LOCK_TIMEOUT, result
+    assert lock_value(posix_key) == 1
+    with QSharedMemory(posix_key) as shm:
+        assert shm.attach(timeout=5)
+        assert bytes(shm.constData()[0:6]) == b"\xabfresh"
+
+
+# --- a live holder is never broken ----------------------------------------------------------
+
+WAITER = """
+    import json, os, time
+    from qshm_compat import QNativeIpcKey, QSharedMemory
+    shm = QSharedMemory({key})
+    assert shm.attach(timeout=10), shm.errorString()
+    print("attached", flush=True)
+    input()  # the holder has the lock now
+    started = time.monotonic()
+    got = shm.lock(timeout={timeout})
+    waited = time.monotonic() - started
+    if got:
+        shm.unlock()
+    print(json.dumps({{"got": got, "waited": waited, "error": shm.errorString()}}), flush=True)
+    os._exit(0)  # a detach would wait for the lock the holder keeps
+"""
+
+
+@pytest.mark.parametrize("holder_name", ["qshm", "pyqt6", "pyside6"])
+def test_live_holder_is_never_broken(holder_name: str, spawn, posix_key: QNativeIpcKey) -> None:
+    """While a live process (qshm or real Qt 6) holds a POSIX lock, waiters that look for
+    abandonment time out, the count stays 0, and after the holder's unlock it is exactly 1."""
+    holder = spawn(holder_name)
+    holder.ok("ipckey", mode="native", key=posix_key.nativeKey(), type="posix")
+    holder.ok("create", size=64)
+    waiters = [python(WAITER.format(key=key_source(posix_key), timeout=3.0), stdin=subprocess.PIPE) for _ in range(2)]
+    for waiter in waiters:
+        assert waiter.stdout is not None and waiter.stdout.readline().strip() == "attached"
+    holder.ok("lock")
+    for waiter in waiters:
+        assert waiter.stdin is not None
+        waiter.stdin.write("go\n")
+        waiter.stdin.flush()
+    results = [finish(waiter) for waiter in waiters]
+    for result in results:
+        assert not result["got"], result  # the holder is alive: never broken
+        assert 2.9 < result["waited"] < 4.5, result  # waited its whole timeout, and no more
+        assert "looks abandoned" in result["error"]
+    assert lock_value(posix_key) == 0
+    holder.ok("unlock")
+    assert lock_value(posix_key) == 1
+    holder.ok("detach")
+
+
+OVERLAP = """
+    import json, struct, time
+    from qshm_compat import QNativeIpcKey, QSharedMemory
+    shm = QSharedMemory({key})
+    assert shm.attach(timeout=10), shm.errorString()
+    print("attached", flush=True)
+    spans, overlaps = [], 0
+    end = time.time() + {seconds}
+    while time.time() < end:
+        if not shm.lock(timeout=30):
+            raise SystemExit(shm.errorString())
+        got = time.time()
+        view = shm.data()
+        if view[8] != 0:
+            overlaps += 1
+        view[8] = 1
+        time.sleep(0.02)
+        view[8] = 0
+        del view
+        spans.append((got, time.time()))
+        shm.unlock()
+        time.sleep(0.01)
+    print(json.dumps({{"spans": spans, "overlaps": overlaps}}))
+    shm.detach()
+"""
+
+
+@pytest.mark.parametrize("holder_name", ["qshm", "pyqt6"])
+def test_no_two_inside_while_a_live_holder_keeps_the_lock_for_seconds(
+    holder_name: str, spawn, posix_key: QNativeIpcKey
+) -> None:
+    """A live holder keeps the lock for 1.6 s at a time (long enough for every waiter to look
+    for abandonment, several times) while three qshm processes lock and unlock: nobody gets in
+    while it holds, never two at once, and the count ends at exactly 1."""
+    holder = spawn(holder_name)
+    holder.ok("ipckey", mode="native", key=posix_key.nativeKey(), type="posix")
+    holder.ok("create", size=64)
+    workers = [python(OVERLAP.format(key=key_source(posix_key), seconds=6.0)) for _ in range(3)]
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "attached"
+    held = []
+    deadline = time.time() + 5.5
+    while time.time() < deadline:
+        holder.ok("lock", timeout=30)
+        locked_at = time.time()
+        time.sleep(1.6)
+        released_at = time.time()
+        holder.ok("unlock")
+        held.append((locked_at, released_at))
+        time.sleep(0.2)
+    results = [finish(worker) for worker in workers]
+    assert sum(result["overlaps"] for result in results) == 0
+    spans = [tuple(span) for result in results for span in result["spans"]]
+    assert len(spans) > 10, spans  # the workers did get in between the holder's turns
+    for got, left in spans:
+        for locked_at, released_at in held:
+            assert not (locked_at < got < released_at or locked_at < left < released_at), (
+                "a worker got in while the live holder held the lock",
+                (got, left),
+                (locked_at, released_at),
+            )
+    assert len(held) >= 3
+    assert lock_value(posix_key) == 1
+    holder.ok("detach")

@@ -330,6 +330,8 @@ class PosixSemaphoreHandle:
         self.initial_value = initial_value
         self.qt = qt
         self.is_lock = is_lock  # a shared memory lock: an abandoned one is recovered
+        # A shared memory lock refuses another user's semaphore (set by make_handle).
+        self.allow_foreign = True
         self.sem: Optional[posix.Semaphore] = None
         self.created_semaphore = False
 
@@ -349,6 +351,8 @@ class PosixSemaphoreHandle:
                 self.sem = posix.Semaphore(self.file_name, exclusive, self.initial_value)
                 break
             except FileExistsError:
+                if not self.allow_foreign:
+                    self._check_owner()
                 if mode == SemaphoreAccessMode.Create:
                     # Qt replaces it: processes that still hold the old one keep using the old one.
                     try:
@@ -366,6 +370,32 @@ class PosixSemaphoreHandle:
                 OSError(errno.EEXIST, "exists"), f"{_QSS}::handle", self.qt
             )
         self.created_semaphore = exclusive
+        if not exclusive and not self.allow_foreign:
+            try:
+                self._check_owner()  # again: the one opened may have been made since the first look
+            except SemaphoreFailure:
+                sem, self.sem = self.sem, None
+                sem.close()
+                raise
+
+    def _check_owner(self) -> None:
+        """A lock semaphore of another user is refused (unless ``allow_foreign``), as the System V
+        lock's key file and semaphore are: Qt uses (or, in create(), replaces) whatever is there."""
+        path = posix.semaphore_file(self.file_name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return  # gone meanwhile (or not glibc's layout): nothing to refuse
+        uid = os.geteuid()
+        if stat.S_ISLNK(st.st_mode):
+            text = f"POSIX semaphore {self.file_name} ({path}) is a symbolic link"
+        elif st.st_uid != uid:
+            text = f"POSIX semaphore {self.file_name} ({path}) belongs to uid {st.st_uid}, not to us"
+        else:
+            return
+        raise SemaphoreFailure(
+            SystemSemaphoreError.PermissionDenied, f"{_QSS}::handle: {text}; refused (allow_foreign=True uses it as Qt does)"
+        )
 
     def clean(self) -> None:
         if self.sem is not None:
@@ -552,7 +582,9 @@ def make_handle(
     """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock,
     whose key file and semaphore must be ours unless ``allow_foreign``)."""
     if key.type() == QNativeIpcKey.Type.PosixRealtime:
-        return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt, is_lock)
+        posix_handle = PosixSemaphoreHandle(key.nativeKey(), initial_value, qt, is_lock)
+        posix_handle.allow_foreign = allow_foreign or not is_lock
+        return posix_handle
     # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
     project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
     handle = SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)

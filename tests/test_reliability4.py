@@ -267,3 +267,57 @@ def test_no_two_inside_while_a_live_holder_keeps_the_lock_for_seconds(
     assert len(held) >= 3
     assert lock_value(posix_key) == 1
     holder.ok("detach")
+
+
+# --- B. a POSIX lock semaphore planted by another user is refused -----------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+
+
+def plant_semaphore(name: str, value: int) -> bool:
+    """Make the POSIX semaphore ``name`` as uid 65534, mode 0666, with count ``value``."""
+    from test_errors import _as_other_user
+
+    def plant() -> bool:
+        from qshm_compat._memory import encode_name
+        from qshm_compat._native import ffi, lib
+
+        os.umask(0)
+        sem = lib.qshm_sem_open(encode_name(name), lib.O_CREAT | lib.O_EXCL, 0o666, value)
+        if sem == ffi.NULL:
+            return False
+        lib.sem_close(sem)
+        return True
+
+    return bool(_as_other_user(plant))
+
+
+@needs_root
+@pytest.mark.parametrize("how", ["create", "attach"])
+def test_lock_semaphore_of_another_user_is_refused(how: str, posix_key: QNativeIpcKey) -> None:
+    """A POSIX lock semaphore planted by uid 65534 (mode 0666) is refused by create() and
+    attach() with PermissionDenied naming it and its owner, and left as it was;
+    allow_foreign=True uses it as Qt does."""
+    name = posix_key.nativeKey()
+    sem_file = "/dev/shm/sem." + name.lstrip("/")  # where glibc keeps it
+    if how == "attach":
+        with QSharedMemory(posix_key) as maker:
+            assert maker.create(16), maker.errorString()
+            maker._sem._handle.created_semaphore = False  # leave the segment, drop its lock
+        assert posix.sem_unlink(name)
+        assert posix.shm_exists(name)
+    assert plant_semaphore(name, 3)
+    st = os.stat(sem_file)
+    assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o666)
+    shm = QSharedMemory(posix_key)
+    ok = shm.create(16, timeout=2) if how == "create" else shm.attach(timeout=2)
+    assert ok is False
+    assert shm.error() == QSharedMemory.PermissionDenied, shm.errorString()
+    text = shm.errorString()
+    assert name in text and sem_file in text and "uid 65534" in text and "refused" in text, text
+    shm.close()
+    assert os.stat(sem_file).st_uid == 65534 and lock_value(posix_key) == 3  # untouched
+    with QSharedMemory(posix_key, allow_foreign=True) as shm:
+        ok = shm.create(16, timeout=2) if how == "create" else shm.attach(timeout=2)
+        assert ok, shm.errorString()
+        assert shm.lock(timeout=2) and shm.unlock()

@@ -50,6 +50,8 @@ OWNER_CLEANUP_WAIT = 1.0
 #: holder killed inside it), then waited for in rounds of RECOVERY_ROUND seconds, each checking.
 RECOVERY_AFTER = 1.0
 RECOVERY_ROUND = 0.5
+#: A shorter wait (a try, a finalizer's) never looks for abandonment: a look costs milliseconds.
+RECOVERY_MIN_TIMEOUT = 0.1
 #: False: never recover an abandoned POSIX lock (``QSHM_NO_RECOVERY=1``), as Qt does not.
 RECOVERY = not os.environ.get("QSHM_NO_RECOVERY")
 #: A lock's recorded state "given back" (see ``sysv.recorded``), for ``deque.extend``.
@@ -417,7 +419,7 @@ class PosixSemaphoreHandle:
             except OSError as exc:
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_post)", self.qt) from None
             return True
-        if not self.is_lock or not RECOVERY:
+        if not self.is_lock or not RECOVERY or (timeout is not None and timeout < RECOVERY_MIN_TIMEOUT):
             return self._acquire(timeout, into)
         # A shared memory lock: wait as usual for RECOVERY_AFTER seconds, then in rounds that
         # look for an abandoned lock (see _recover_abandoned) between waits.
@@ -756,9 +758,9 @@ class QSystemSemaphore:
     def close(self, *, timeout: Optional[float] = None) -> None:
         """What Qt's destructor does: remove the semaphore (and key file) if this object owns it.
 
-        (``timeout`` is accepted for symmetry with ``QSharedMemory.close``; nothing here waits
-        longer than a lock owner's 1 s check.)"""
-        self._clean()
+        ``timeout`` bounds the wait of a shared memory lock's owner, which takes its lock before
+        removing it (at most ``OWNER_CLEANUP_WAIT``, 1 s; 0 from a finalizer: never waits)."""
+        self._clean(OWNER_CLEANUP_WAIT if timeout is None else min(max(timeout, 0.0), OWNER_CLEANUP_WAIT))
         self._handle = None
         self._legacy_key = None
         _registry.unregister(self)
@@ -771,7 +773,7 @@ class QSystemSemaphore:
 
     def __del__(self) -> None:
         try:
-            self._clean()
+            self._clean(0.0)  # a finalizer never waits
         except Exception:
             pass
 
@@ -821,9 +823,12 @@ class QSystemSemaphore:
         self._error = failure.error
         self._error_string = failure.text
 
-    def _clean(self) -> None:
-        if self._handle is not None:
-            self._handle.clean()
+    def _clean(self, wait: float = OWNER_CLEANUP_WAIT) -> None:
+        handle = self._handle
+        if isinstance(handle, SysVSemaphoreHandle):
+            handle.clean(wait)
+        elif handle is not None:
+            handle.clean()
 
     def _run_handle(self, mode: SemaphoreAccessMode) -> bool:
         assert self._handle is not None

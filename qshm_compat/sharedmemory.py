@@ -399,7 +399,7 @@ class QSharedMemory:
             self._segment.unmap_only()
         self._segment.clean_handle()
         self._set_fast(clear=True)
-        self._sem.close()
+        self._sem.close(timeout=timeout)
         _registry.unregister(self)
 
     def __enter__(self) -> "QSharedMemory":
@@ -410,7 +410,8 @@ class QSharedMemory:
 
     def __del__(self) -> None:
         try:
-            self.close(timeout=_registry.EXIT_TIMEOUT)
+            # A finalizer never waits: the lock only if free within 10 ms, else only unmap.
+            self.close(timeout=0.01)
         except Exception:
             pass
 

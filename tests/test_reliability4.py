@@ -321,3 +321,57 @@ def test_lock_semaphore_of_another_user_is_refused(how: str, posix_key: QNativeI
         ok = shm.create(16, timeout=2) if how == "create" else shm.attach(timeout=2)
         assert ok, shm.errorString()
         assert shm.lock(timeout=2) and shm.unlock()
+
+
+# --- D. dropping an object never waits for a lock --------------------------------------------
+
+
+def _drop_while_a_peer_holds_the_lock(peer, key, open_in_peer) -> None:
+    import gc
+
+    gc.disable()  # the drop must be the refcount's, timed alone
+    try:
+        owner = QSharedMemory(key)
+        assert owner.create(64, timeout=5), owner.errorString()
+        owner.data()[0:4] = b"kept"
+        open_in_peer()
+        peer.ok("attach")
+        peer.ok("lock")
+        started = time.perf_counter()
+        del owner  # __del__ -> close(): the lock is the peer's
+        dropped = time.perf_counter() - started
+    finally:
+        gc.enable()
+    assert dropped < 0.05, f"dropping the object took {dropped * 1000:.1f} ms"
+    # Nothing lost: the segment and its data are the peer's, and the lock still works for all.
+    assert bytes.fromhex(peer.ok("read", length=4)["hex"]) == b"kept"
+    peer.ok("unlock")
+    with QSharedMemory(key) as late:
+        assert late.attach(timeout=5), late.errorString()
+        assert bytes(late.constData()[0:4]) == b"kept"
+        assert late.lock(timeout=5) and late.unlock()
+        peer.ok("lock")
+        peer.ok("unlock")
+        peer.ok("detach")
+        peer.ok("destroy")
+        assert late.detach(timeout=5)  # the last one out removes what is left (System V)
+
+
+@pytest.mark.parametrize("peer_name", ["pyqt5", "cpp-qt6"])
+def test_dropping_an_object_while_a_peer_holds_the_lock_does_not_wait_sysv(peer_name: str, spawn, key: str) -> None:
+    """A QSharedMemory (the creator, owning the lock) dropped while a Qt peer holds the lock of
+    a string key returns within 50 ms; the peer keeps the data, the lock works for everyone,
+    and the last detach leaves no segment, key file or semaphore (the leak guard checks)."""
+    peer = spawn(peer_name)
+    _drop_while_a_peer_holds_the_lock(peer, key, lambda: peer.ok("key", key=key))
+
+
+@pytest.mark.parametrize("peer_name", ["pyqt6", "pyside6"])
+def test_dropping_an_object_while_a_peer_holds_the_lock_does_not_wait_posix(
+    peer_name: str, spawn, posix_key: QNativeIpcKey
+) -> None:
+    """The same on a POSIX key with a Qt 6 peer holding the lock."""
+    peer = spawn(peer_name)
+    _drop_while_a_peer_holds_the_lock(
+        peer, posix_key, lambda: peer.ok("ipckey", mode="native", key=posix_key.nativeKey(), type="posix")
+    )

@@ -452,3 +452,69 @@ def test_ten_thousand_cycles_in_one_process_grow_nothing(family: str) -> None:
     assert after["sysv_shm"] <= before["sysv_shm"] and after["sysv_sem"] <= before["sysv_sem"], (before, after)
     assert after["dev_shm"] == before["dev_shm"] == [], after["dev_shm"][:5]
     assert after["key_files"] <= before["key_files"]
+
+
+# --- C. legacy string keys with lone surrogates name what Qt names ---------------------------
+
+#: A lone high and low surrogate, a lone one alone, and a pair given as two code points (a
+#: QString made from the str has the pair: one character).
+SURROGATE_KEYS = ["qshm a\ud800b", "qshm x\udc00", "\ud800", "qshm ok\ud83d\ude00"]
+
+
+def utf16(text: str) -> bytes:
+    return text.encode("utf-16-le", "surrogatepass")
+
+
+@pytest.mark.parametrize("peer_name", ["pyqt5", "pyqt6", "pyside6", "cpp-qt5", "cpp-qt6"])
+def test_lone_surrogate_keys_name_what_qt_names(peer_name: str, spawn) -> None:
+    """Legacy string keys with lone surrogates give the key file, POSIX and lock semaphore names
+    the real Qt peer computes for the same QString (Qt 5.15 and 6.4 hash a lone surrogate as
+    '?', Qt 6.11 and 6.12 drop it; before, we hashed its 3-byte form and matched no Qt)."""
+    from qshm_compat import QSystemSemaphore, keys
+
+    peer = spawn(peer_name)
+    ctx = keys.KeyContext(qt_version=peer.qt_version)
+    answer = peer.ok("keyinfo", keys=SURROGATE_KEYS)
+    for key, info in zip(SURROGATE_KEYS, answer["keys"]):
+        assert utf16(info["key"]) == utf16(key), "the peer got another QString"
+        assert QSharedMemory(key, qt_version=peer.qt).nativeKey() == info["shmNativeKey"], key
+        if "shm" not in info:
+            continue  # Qt < 6.6: no QNativeIpcKey
+        for kind in ("shm", "sem"):
+            for type_name, type_ in (("systemv", QNativeIpcKey.Type.SystemV), ("posix", QNativeIpcKey.Type.PosixRealtime)):
+                ours = keys.make_legacy_native_key(key, kind, type_, ctx)
+                # Compared as UTF-16, as QStrings are: a pair is one str character from Qt.
+                # PySide6 hands a QString back to Python without its lone surrogates (its
+                # QSharedMemory("a\ud800b").key() is "ab"), so for it they are left out.
+                text = ours.toString()
+                if peer_name == "pyside6":
+                    text = "".join(ch for ch in utf16(text).decode("utf-16-le", "surrogatepass") if not "\ud800" <= ch <= "\udfff")
+                assert utf16(text) == utf16(info[kind]["legacy"][type_name]), (key, kind, type_name)
+    # The lock semaphore's key file is where the peer's QSystemSemaphore makes it.
+    key = SURROGATE_KEYS[0]
+    peer.ok("sem_open", key=key, initial=1, mode="create")
+    sem = QSystemSemaphore(key, qt_version=peer.qt)
+    try:
+        assert os.path.exists(sem.nativeIpcKey().nativeKey()), sem.nativeIpcKey().nativeKey()
+    finally:
+        sem.close()
+        peer.ok("sem_destroy")
+
+
+@pytest.mark.parametrize("peer_name", ["pyqt5", "pyqt6", "cpp-qt6"])
+def test_lone_surrogate_key_shared_with_a_qt_peer(peer_name: str, spawn, qshm_key: str) -> None:
+    """A segment made by us on a key with a lone surrogate is the one the Qt peer attaches to
+    for the same key, its lock included."""
+    peer = spawn(peer_name)
+    key = qshm_key + " \udc01"
+    with QSharedMemory(key, qt_version=peer.qt) as shm:
+        assert shm.create(16, timeout=5), shm.errorString()
+        shm.data()[0:3] = b"sur"
+        peer.ok("key", key=key)
+        peer.ok("attach")
+        assert bytes.fromhex(peer.ok("read", length=3)["hex"]) == b"sur"
+        peer.ok("lock")
+        assert not shm.lock(timeout=0.3)  # one lock: the peer's
+        peer.ok("unlock")
+        assert shm.lock(timeout=5) and shm.unlock()
+        peer.ok("detach")

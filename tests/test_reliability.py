@@ -622,9 +622,15 @@ def test_killed_inside_create_posix(victim: str, spawn, qshm_native_key_factory)
                     shm.data()[:4] = b"live"
             else:
                 outcomes.add(shm.error().name)
-                assert shm.error() in (QSharedMemory.LockError, QSharedMemory.AlreadyExists), shm.errorString()
+                # UnknownError: the lock was recovered (the victim died holding it) and the
+                # object it left has no size yet: Qt's own attach() fails on it the same way.
+                assert shm.error() in (
+                    QSharedMemory.LockError, QSharedMemory.AlreadyExists, QSharedMemory.UnknownError
+                ), shm.errorString()
                 if shm.error() == QSharedMemory.LockError:
                     assert "looks abandoned" in shm.errorString()
+                if shm.error() == QSharedMemory.UnknownError:
+                    assert "attach (mmap)" in shm.errorString(), shm.errorString()
     assert outcomes  # each of the ten ended one way or the other, none hung
     # glibc's sem_open makes a temporary sem.XXXXXX and links it into place: a victim killed
     # between the two leaves that file. It is no semaphore of anyone's: remove what appeared.

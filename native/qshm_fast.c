@@ -8,7 +8,7 @@
  * tests/test_fast_paths.py runs both against real Qt peers and compares them.
  *
  * SysVLock(semid), PosixLock(address of a sem_t): take()/give() of one lock semaphore (semop
- *   -1/+1 with SEM_UNDO; sem_trywait/sem_wait and sem_post), 0 when done and -1 when not (errno
+ *   -1/+1 with SEM_UNDO; sem_trywait and sem_post), 0 when done and -1 when not (errno
  *   tells why), and acquire(timeout), the timed wait, retrying EINTR after running the signal
  *   handlers: True when taken, False when the timeout ran out, OSError for anything else.
  * Held: a lock's state, the one-item deque the Python code records it in.
@@ -20,8 +20,9 @@
  *
  * A semaphore is taken and its state recorded in the same C call, with no Python code in
  * between, so an exception raised by a signal handler (Ctrl-C) cannot leave the two out of
- * step.  A wait for a semaphore someone else holds happens with the GIL released (take()), or
- * is left to the Python path (the one-call attach/detach/create never wait).
+ * step.  A wait for a System V semaphore someone else holds happens with the GIL released
+ * (SysVLock.take()); any other wait is left to the Python path (a POSIX lock's wait may have
+ * to recover an abandoned lock; the one-call attach/detach/create never wait).
  */
 #define _GNU_SOURCE 1
 #ifndef Py_LIMITED_API /* setup.py sets the newest the wheel's abi3 tag allows */
@@ -218,13 +219,9 @@ static int posix_take_raw(PosixLock *self)
         errno = EINVAL;
         return -1;
     }
+    /* No waiting here: a POSIX lock has no undo, so a wait must be able to find its holder
+     * dead and recover the lock (semaphore.py), which the long way does (EAGAIN: take it). */
     r = sem_trywait(self->sem);
-    if (r == -1 && errno == EAGAIN) {
-        sem_t *sem = self->sem;
-        Py_BEGIN_ALLOW_THREADS
-        r = sem_wait(sem);
-        Py_END_ALLOW_THREADS
-    }
     if (r == 0)
         self->held = 1;
     return r;
@@ -307,7 +304,7 @@ static PyObject *posix_get_held(PyObject *op, void *closure)
 }
 
 static PyMethodDef posix_methods[] = {
-    {"take", posix_take, METH_NOARGS, "sem_trywait, else sem_wait: 0 when taken, -1 when not."},
+    {"take", posix_take, METH_NOARGS, "sem_trywait: 0 when taken, -1 when not (errno)."},
     {"give", posix_give, METH_NOARGS, "sem_post: 0 when given, -1 when not (errno)."},
     {"acquire", posix_acquire, METH_O, "sem_timedwait within timeout seconds: True, or False."},
     {"forget", posix_forget, METH_NOARGS, "Drop the sem_t pointer (before sem_close)."},

@@ -423,22 +423,35 @@ def _prefix(kind: str) -> str:
         raise ValueError(f"kind must be 'shm' or 'sem', not {kind!r}") from None
 
 
-_LETTERS_AND_HASH: dict[str, tuple[str, str]] = {}
+_LETTERS_AND_HASH: dict[tuple[str, bool], tuple[str, str]] = {}
+
+#: From this Qt on, ``QString::toUtf8()`` drops a lone surrogate; before, it writes ``?``.
+#: Seen on the real peers: ``?`` in Qt 5.15.8, 5.15.19 and 6.4.2, dropped in 6.11.2 and 6.12.0;
+#: the Qt versions in between were not available to run, so where it changed is not known.
+TOUTF8_DROPS_LONE_SURROGATES: QtVersion = (6, 11, 0)
 
 
-def _letters_and_hash(key: str) -> tuple[str, str]:
+def qt_utf8(text: str, qt_version: QtVersion) -> bytes:
+    """``QString::toUtf8()`` of the QString a Python str makes (PyQt and PySide copy its code
+    points as UTF-16 units, so a surrogate pair written as two code points is one character)."""
+    if text.isascii():
+        return text.encode("ascii")
+    units = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return units.encode("utf-8", "ignore" if qt_version >= TOUTF8_DROPS_LONE_SURROGATES else "replace")
+
+
+def _letters_and_hash(key: str, qt_version: QtVersion) -> tuple[str, str]:
     """The two parts of a legacy name that depend on the key alone (memoized: attach() needs
     them every time, as Qt recomputes them)."""
-    found = _LETTERS_AND_HASH.get(key)
+    drops = qt_version >= TOUTF8_DROPS_LONE_SURROGATES
+    found = _LETTERS_AND_HASH.get((key, drops))
     if found is None:
         # Only ASCII letters survive: digits, punctuation and all non-ASCII are dropped.
         letters = "".join(ch for ch in key if "a" <= ch <= "z" or "A" <= ch <= "Z")
-        # A lone surrogate is hashed as its 3-byte form; what Qt's toUtf8() makes of it is
-        # unverified.
-        digest = _sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = _sha1(qt_utf8(key, qt_version)).hexdigest()
         if len(_LETTERS_AND_HASH) >= 1024:
             _LETTERS_AND_HASH.clear()
-        found = _LETTERS_AND_HASH[key] = (letters, digest)
+        found = _LETTERS_AND_HASH[(key, drops)] = (letters, digest)
     return found
 
 
@@ -451,7 +464,7 @@ def legacy_platform_safe_key(key: str, prefix: str, type: int, ctx: KeyContext |
     ctx = _ctx(ctx)
     if not key:
         return ""
-    letters, hex_digest = _letters_and_hash(key)
+    letters, hex_digest = _letters_and_hash(key, ctx.qt_version)
     # Darwin POSIX names are at most 30 bytes: Qt (in 6.4.2, not in 5.15.8) uses the hash alone,
     # or the key itself for a sandboxed app. 6.0-6.3 were not read; 6.4.0 is assumed.
     if type == _Type.PosixRealtime and ctx.is_darwin and ctx.qt_version >= (6, 4, 0):

@@ -31,7 +31,7 @@ from ._plain import fast as _fast
 from .sysv import recorded, timed_take
 
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Dict, Optional, Tuple
 
 IPC_MODE = 0o600
 HAVE_TIMED_WAIT = bool(lib.QSHM_HAVE_SEM_TIMEDWAIT)
@@ -237,3 +237,198 @@ def shm_size(name: str) -> int:
         return fstat_size(fd, name)
     finally:
         close(fd)
+
+
+# --- who has a semaphore open (abandoned-lock recovery, semaphore.py) ----------------------
+#
+# glibc keeps a named semaphore in the file /dev/shm/sem.<name without its "/">, and every
+# process that has it open maps that file (sem_open opens the file, mmaps it and closes the
+# descriptor).  A process that holds the semaphore, or could post it, therefore shows the file's
+# inode in /proc/<pid>/maps, or for a moment in /proc/<pid>/fd while its sem_open runs.
+
+SEM_DIR = "/dev/shm"
+_IN_OPEN = 0x20
+_IN_NONBLOCK = os.O_NONBLOCK
+_IN_CLOEXEC = os.O_CLOEXEC
+
+
+def semaphore_file(name: str) -> str:
+    """The file glibc keeps the named semaphore ``name`` in."""
+    return f"{SEM_DIR}/sem.{name[1:] if name.startswith('/') else name}"
+
+
+def mapped_file(sem: Semaphore) -> Optional[Tuple[int, int]]:
+    """``(st_dev, st_ino)`` of the file this process maps ``sem`` from (None if not found)."""
+    address = int(ffi.cast("uintptr_t", sem._sem))
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                span, _, rest = line.partition(" ")
+                low, _, high = span.partition("-")
+                if int(low, 16) <= address < int(high, 16):
+                    fields = rest.split(None, 4)  # perms offset dev inode [path]
+                    major, _, minor = fields[2].partition(":")
+                    return os.makedev(int(major, 16), int(minor, 16)), int(fields[3])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def processes() -> Dict[int, str]:
+    """Every process /proc shows: pid -> its start time (to tell a reused pid)."""
+    found: Dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat_file:
+                    found[int(entry)] = stat_file.read().rpartition(b")")[2].split()[19].decode()
+            except (OSError, IndexError):
+                pass  # gone meanwhile
+    return found
+
+
+def proc_shows_everyone() -> bool:
+    """False when /proc hides other users' processes from us (``hidepid``, ``subset``)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/self/mountinfo") as mountinfo:
+            for line in mountinfo:
+                fields = line.split()
+                if len(fields) > 4 and fields[4] == "/proc":
+                    for option in line.rpartition(" - ")[2].split()[-1].split(","):
+                        name, _, value = option.partition("=")
+                        if (name == "hidepid" and value not in ("0", "off")) or name == "subset":
+                            return False
+    except OSError:
+        return False
+    return True
+
+
+def _permitted_caps(pid: Any) -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("CapPrm:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _hidden_above_us(pid: int) -> bool:
+    """Whether a process we may not look into holds capabilities that we lack.
+
+    The kernel keeps such a process closed even to root (here: the machine's own init, which
+    has CAP_SYS_MODULE where we do not).  Such a process is taken as not sharing a Qt lock with
+    us; any other process we cannot read is taken as one that might hold it."""
+    mine, theirs = _permitted_caps("self"), _permitted_caps(pid)
+    return mine is not None and theirs is not None and theirs & ~mine != 0
+
+
+def file_users(file_id: Tuple[int, int], pids: Any, skip: int) -> Optional[int]:
+    """A pid among ``pids`` (``skip`` aside) that maps the file ``file_id`` or has it open; 0 if
+    none; None if some process could not be read (it might), see :func:`_hidden_above_us`."""
+    dev, ino = file_id
+    needle = f" {os.major(dev):02x}:{os.minor(dev):02x} {ino} "
+    for pid in pids:
+        if pid == skip:
+            continue
+        try:
+            if _uses(pid, file_id, needle):
+                return pid
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile
+        except OSError:
+            if not _hidden_above_us(pid):
+                return None
+    return 0
+
+
+def _uses(pid: int, file_id: Tuple[int, int], needle: str) -> bool:
+    # Descriptors first, then mappings: a sem_open in progress has the descriptor before it has
+    # the mapping, and closes it only after mapping.
+    base = f"/proc/{pid}"
+    for fd in os.listdir(f"{base}/fd"):
+        try:
+            if os.readlink(f"{base}/fd/{fd}").startswith(SEM_DIR + "/"):
+                st = os.stat(f"{base}/fd/{fd}")
+                if (st.st_dev, st.st_ino) == file_id:
+                    return True
+        except FileNotFoundError:
+            continue  # closed meanwhile
+    with open(f"{base}/maps") as maps:
+        return needle in maps.read()
+
+
+class OpenWatch:
+    """An inotify watch for ``IN_OPEN`` on one file: did anyone open it since the watch began?
+
+    (ctypes, not cffi: used on the abandoned-lock slow path only.)"""
+
+    def __init__(self, path: str):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = int(libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC))
+        if self.fd == -1:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), path)
+        if libc.inotify_add_watch(self.fd, os.fsencode(path), _IN_OPEN) == -1:
+            code = ctypes.get_errno()
+            os.close(self.fd)
+            raise OSError(code, os.strerror(code), path)
+
+    def opened(self) -> bool:
+        try:
+            return len(os.read(self.fd, 4096)) > 0
+        except BlockingIOError:
+            return False
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class FileGuard:
+    """An ``flock`` on a file of its own, removed by whoever holds it when it lets go.
+
+    A waiter that locked the file just as its holder removed it finds that the name no longer
+    names its file, and tries again on the new one: so one holder at a time, and no file left.
+    """
+
+    def __init__(self, fd: int, path: str):
+        self.fd = fd
+        self.path = path
+
+    @classmethod
+    def take(cls, path: str, deadline: Optional[float]) -> Optional["FileGuard"]:
+        """Wait for the guard until ``deadline`` (``time.monotonic()``; None: for ever)."""
+        import fcntl
+
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                time.sleep(0.002)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                st, now = os.fstat(fd), os.stat(path)
+                if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                    return cls(fd, path)
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # removed by its last holder: take the new one
+
+    def release(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)

@@ -46,6 +46,14 @@ NATIVE_KEY_QT: QtVersion = (6, 8, 0)
 #: How long the owner of a shared memory lock waits, when it goes, to take the lock before it
 #: removes it (seconds).  A lock still held after that is left in place for its holder.
 OWNER_CLEANUP_WAIT = 1.0
+#: A POSIX shared memory lock not had after this many seconds is checked for abandonment (its
+#: holder killed inside it), then waited for in rounds of RECOVERY_ROUND seconds, each checking.
+RECOVERY_AFTER = 1.0
+RECOVERY_ROUND = 0.5
+#: A shorter wait (a try, a finalizer's) never looks for abandonment: a look costs milliseconds.
+RECOVERY_MIN_TIMEOUT = 0.1
+#: False: never recover an abandoned POSIX lock (``QSHM_NO_RECOVERY=1``), as Qt does not.
+RECOVERY = not os.environ.get("QSHM_NO_RECOVERY")
 #: A lock's recorded state "given back" (see ``sysv.recorded``), for ``deque.extend``.
 _GIVEN = (True,)
 
@@ -319,10 +327,13 @@ class SysVSemaphoreHandle:
 class PosixSemaphoreHandle:
     """One Qt system semaphore on POSIX: ``sem_open`` by name, unlinked by its creator."""
 
-    def __init__(self, name: str, initial_value: int, qt: QtVersion):
+    def __init__(self, name: str, initial_value: int, qt: QtVersion, is_lock: bool = False):
         self.file_name = name
         self.initial_value = initial_value
         self.qt = qt
+        self.is_lock = is_lock  # a shared memory lock: an abandoned one is recovered
+        # A shared memory lock refuses another user's semaphore (set by make_handle).
+        self.allow_foreign = True
         self.sem: Optional[posix.Semaphore] = None
         self.created_semaphore = False
 
@@ -342,6 +353,8 @@ class PosixSemaphoreHandle:
                 self.sem = posix.Semaphore(self.file_name, exclusive, self.initial_value)
                 break
             except FileExistsError:
+                if not self.allow_foreign:
+                    self._check_owner()
                 if mode == SemaphoreAccessMode.Create:
                     # Qt replaces it: processes that still hold the old one keep using the old one.
                     try:
@@ -359,6 +372,32 @@ class PosixSemaphoreHandle:
                 OSError(errno.EEXIST, "exists"), f"{_QSS}::handle", self.qt
             )
         self.created_semaphore = exclusive
+        if not exclusive and not self.allow_foreign:
+            try:
+                self._check_owner()  # again: the one opened may have been made since the first look
+            except SemaphoreFailure:
+                sem, self.sem = self.sem, None
+                sem.close()
+                raise
+
+    def _check_owner(self) -> None:
+        """A lock semaphore of another user is refused (unless ``allow_foreign``), as the System V
+        lock's key file and semaphore are: Qt uses (or, in create(), replaces) whatever is there."""
+        path = posix.semaphore_file(self.file_name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return  # gone meanwhile (or not glibc's layout): nothing to refuse
+        uid = os.geteuid()
+        if stat.S_ISLNK(st.st_mode):
+            text = f"POSIX semaphore {self.file_name} ({path}) is a symbolic link"
+        elif st.st_uid != uid:
+            text = f"POSIX semaphore {self.file_name} ({path}) belongs to uid {st.st_uid}, not to us"
+        else:
+            return
+        raise SemaphoreFailure(
+            SystemSemaphoreError.PermissionDenied, f"{_QSS}::handle: {text}; refused (allow_foreign=True uses it as Qt does)"
+        )
 
     def clean(self) -> None:
         if self.sem is not None:
@@ -380,13 +419,136 @@ class PosixSemaphoreHandle:
             except OSError as exc:
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_post)", self.qt) from None
             return True
+        if not self.is_lock or not RECOVERY or (timeout is not None and timeout < RECOVERY_MIN_TIMEOUT):
+            return self._acquire(timeout, into)
+        # A shared memory lock: wait as usual for RECOVERY_AFTER seconds, then in rounds that
+        # look for an abandoned lock (see _recover_abandoned) between waits.
+        start = time.monotonic()
+        if self._acquire(RECOVERY_AFTER if timeout is None else min(timeout, RECOVERY_AFTER), into):
+            return True
+        deadline = None if timeout is None else start + max(timeout, 0.0)
+        while True:
+            if self._slow_round(deadline, into):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def _acquire(self, timeout: Optional[float], into: Any) -> bool:
+        self.handle(SemaphoreAccessMode.Open)
+        assert self.sem is not None
         try:
             return self.sem.acquire(timeout, into)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EIDRM):
                 self.sem = None
-                return self.modify(count, timeout, into)
+                return self._acquire(timeout, into)
             raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::modifySemaphore (sem_wait)", self.qt) from None
+
+    def _slow_round(self, deadline: Optional[float], into: Any) -> bool:
+        """One round of the slow path: wait unmapped for the key's recovery guard, then, holding
+        it, re-open the lock by name, look for abandonment, and wait mapped for a while.
+
+        Waiting for the guard with the semaphore closed is what lets several qshm waiters
+        recover together: the one holding the guard sees no other qshm waiter mapping the
+        semaphore.  Processes still in their first RECOVERY_AFTER seconds, and Qt's waiters
+        (blocked in sem_wait), map it: while any of them is there nothing is recovered.
+        """
+        sem = self.sem
+        assert sem is not None
+        owned = self.created_semaphore
+        file_id = posix.mapped_file(sem)
+        self.sem = None
+        sem.close()  # this process's mapping goes with the last close (glibc counts opens)
+        try:
+            guard = posix.FileGuard.take(_guard_file(self.file_name), deadline)
+        except OSError:
+            guard = None  # another user's guard, or no /dev/shm: wait without recovering
+        try:
+            self.handle(SemaphoreAccessMode.Open)  # whatever semaphore the name has now
+            assert self.sem is not None
+            if owned and not self.created_semaphore and posix.mapped_file(self.sem) == file_id:
+                self.created_semaphore = True  # the same one: still ours to unlink
+            if guard is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return self._acquire(0.0, into)
+                return self._acquire(RECOVERY_ROUND, into)
+            if self._acquire(0.0, into):
+                return True
+            try:
+                self._recover_abandoned()
+            except OSError:
+                pass  # a look that failed recovers nothing
+            wait = RECOVERY_ROUND if deadline is None else min(RECOVERY_ROUND, deadline - time.monotonic())
+            return self._acquire(max(wait, 0.0), into)
+        finally:
+            if guard is not None:
+                guard.release()
+
+    def _recover_abandoned(self) -> bool:
+        """Give an abandoned lock its count back (one ``sem_post``); True if it did.
+
+        POSIX semaphores have no undo and no owner, so a holder killed inside the lock leaves it
+        taken for ever; Qt's create() replaces the semaphore (breaking the lock of a live
+        holder).  We post only when nobody can be holding it:
+
+        1. An inotify watch for opens of the semaphore's file is set, and the file the name
+           leads to is checked to be the one we map.
+        2. Its count is 0 (v1).  No other object of this process has it open.
+        3. No other process maps that file or has it open (/proc/<pid>/fd, then
+           /proc/<pid>/maps; a process we cannot read counts as a user).  Anyone who holds it
+           took it with the file mapped, and keeps it mapped until it posts.
+        4. The count is still 0 (v2); processes started since step 3 (new pids, or reused
+           ones with another start time) are looked at too; the watch saw no open; and still
+           no other object of this process has it open.
+
+        Why that is enough: take the first post after v1 by anyone else.  Its poster held the
+        lock at v1 (nothing can be taken while the count stays 0), so it mapped the file from
+        before v1 until its post; step 3 saw it unless it posted and unmapped before we
+        looked at it.  Whoever took that count then (the count is 0 again at v2) mapped the
+        file when it took it; step 3 missed it only if it opened the file after we looked at
+        it (an open the watch reports, or a fork since step 3's list of processes, looked at
+        in step 4).  So if every check passes, no process holds the lock, and none can take
+        it before our post, which it needs.  Two recoverers cannot both post: the guard lets
+        one look at a time, and each sees the other's open or mapping.
+        What is not covered: processes in another pid namespace sharing /dev/shm, and a
+        process that posts a lock it never took.
+        """
+        sem = self.sem
+        if sem is None or not posix.proc_shows_everyone():
+            return False
+        file_id = posix.mapped_file(sem)
+        path = posix.semaphore_file(self.file_name)
+        if file_id is None or _file_id(path) != file_id:
+            return False
+        watch = posix.OpenWatch(path)
+        try:
+            if _file_id(path) != file_id or sem.value() != 0 or self._others_here():
+                return False
+            me = os.getpid()
+            seen = posix.processes()
+            if posix.file_users(file_id, seen, me) != 0 or sem.value() != 0:
+                return False
+            now = posix.processes()
+            new = [pid for pid, started in now.items() if seen.get(pid) != started]
+            if posix.file_users(file_id, new, me) != 0 or watch.opened() or self._others_here():
+                return False
+            sem.release(1)
+            return True
+        finally:
+            watch.close()
+
+    def _others_here(self) -> bool:
+        """Whether another object of this process has this semaphore open (it may hold it)."""
+        for obj in list(_registry._live):
+            handle = getattr(getattr(obj, "_sem", obj), "_handle", None)
+            if (
+                handle is not self
+                and isinstance(handle, PosixSemaphoreHandle)
+                and handle.sem is not None
+                and handle.file_name == self.file_name
+            ):
+                return True
+        return False
 
     def value(self) -> int:
         self.handle(SemaphoreAccessMode.Open)
@@ -395,6 +557,21 @@ class PosixSemaphoreHandle:
 
     def repair(self) -> None:
         pass  # POSIX counts are never reset behind a holder's back (see QSharedMemory.create)
+
+
+def _file_id(path: str) -> Optional[Tuple[int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _guard_file(name: str) -> str:
+    """The file whose flock lets one process at a time look for abandonment of lock ``name``."""
+    import hashlib
+
+    return f"{posix.SEM_DIR}/.qshm-recover-{hashlib.sha1(name.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}"
 
 
 def _describe_sysv(file_name: str, unix_key: int) -> str:
@@ -407,7 +584,9 @@ def make_handle(
     """The backend for a semaphore key of any supported type (``is_lock``: a shared memory lock,
     whose key file and semaphore must be ours unless ``allow_foreign``)."""
     if key.type() == QNativeIpcKey.Type.PosixRealtime:
-        return PosixSemaphoreHandle(key.nativeKey(), initial_value, qt)
+        posix_handle = PosixSemaphoreHandle(key.nativeKey(), initial_value, qt, is_lock)
+        posix_handle.allow_foreign = allow_foreign or not is_lock
+        return posix_handle
     # Qt < 6.6 always used ftok(file, 'Q'); from 6.6 the project id is the key type.
     project_id = 0x51 if qt < (6, 6, 0) else int(key.type())
     handle = SysVSemaphoreHandle(key.nativeKey(), initial_value, qt, project_id, is_lock)
@@ -579,9 +758,9 @@ class QSystemSemaphore:
     def close(self, *, timeout: Optional[float] = None) -> None:
         """What Qt's destructor does: remove the semaphore (and key file) if this object owns it.
 
-        (``timeout`` is accepted for symmetry with ``QSharedMemory.close``; nothing here waits
-        longer than a lock owner's 1 s check.)"""
-        self._clean()
+        ``timeout`` bounds the wait of a shared memory lock's owner, which takes its lock before
+        removing it (at most ``OWNER_CLEANUP_WAIT``, 1 s; 0 from a finalizer: never waits)."""
+        self._clean(OWNER_CLEANUP_WAIT if timeout is None else min(max(timeout, 0.0), OWNER_CLEANUP_WAIT))
         self._handle = None
         self._legacy_key = None
         _registry.unregister(self)
@@ -594,7 +773,7 @@ class QSystemSemaphore:
 
     def __del__(self) -> None:
         try:
-            self._clean()
+            self._clean(0.0)  # a finalizer never waits
         except Exception:
             pass
 
@@ -644,9 +823,12 @@ class QSystemSemaphore:
         self._error = failure.error
         self._error_string = failure.text
 
-    def _clean(self) -> None:
-        if self._handle is not None:
-            self._handle.clean()
+    def _clean(self, wait: float = OWNER_CLEANUP_WAIT) -> None:
+        handle = self._handle
+        if isinstance(handle, SysVSemaphoreHandle):
+            handle.clean(wait)
+        elif handle is not None:
+            handle.clean()
 
     def _run_handle(self, mode: SemaphoreAccessMode) -> bool:
         assert self._handle is not None

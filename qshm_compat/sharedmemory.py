@@ -522,7 +522,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._segment.clean_handle()
         self._set_fast(clear=True)
         self._create_plan = None
-        self._sem.close()
+        self._sem.close(timeout=timeout)
         _registry.unregister(self)
 
     def __enter__(self) -> "QSharedMemory":
@@ -533,7 +533,8 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
 
     def __del__(self) -> None:
         try:
-            self.close(timeout=_registry.EXIT_TIMEOUT)
+            # A finalizer never waits: the lock only if free within 10 ms, else only unmap.
+            self.close(timeout=0.01)
         except Exception:
             pass
 
@@ -744,6 +745,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
     def _lock_failed(self, function: str, timeout: Optional[float]) -> None:
         """Qt's LockError "<function>: unable to lock", saying more when our timeout ran out."""
         text = f"{function}: unable to lock"
+        self._set_fast(clear=True)  # a slow wait may have re-opened the semaphore: re-bind later
         if self._sem._timed_out:
             text += f" (timed out after {timeout:g} s; {self._lock_description()})"
             # A timeout is ours, not an error of Qt's semaphore: left there, it would make the

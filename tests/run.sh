@@ -110,7 +110,7 @@ if [ $# -eq 0 ] && [ "${QSHM_PLAIN:-}" != 1 ]; then
     QSHM_PLAIN=1 "$VENV/bin/pytest" -q \
         tests/test_sysv_interop.py tests/test_native_keys_interop.py tests/test_errors.py \
         tests/test_qt_versions.py tests/test_example_interop.py tests/test_reliability.py \
-        tests/test_reliability2.py tests/test_reliability3.py tests/test_datastream_live.py
+        tests/test_reliability2.py tests/test_reliability3.py tests/test_reliability4.py tests/test_datastream_live.py
     echo "== pytest, fast path: everything"
 fi
 exec "$VENV/bin/pytest" "$@"

@@ -141,14 +141,16 @@ def test_qt6_shared_memory_example_key(qt66_peer: Peer, qshm_key_factory) -> Non
         qt66_peer.ok("detach")
 
 
-def test_abandoned_posix_lock_times_out_with_a_clear_error(spawn, qshm_native_key: QNativeIpcKey) -> None:
-    """A Qt 6 peer killed while holding a POSIX lock: we report it instead of hanging for ever."""
+def test_held_posix_lock_times_out_with_a_clear_error_and_is_recovered_once_abandoned(
+    spawn, qshm_native_key: QNativeIpcKey
+) -> None:
+    """A Qt 6 peer holding a POSIX lock: we time out with a clear error instead of hanging for
+    ever; once the peer is killed holding it, we recover the lock (POSIX has no undo)."""
     ipc_key = qshm_native_key
     holder = spawn("pyside6")
     holder.ok("ipckey", mode="native", key=ipc_key.nativeKey())
     holder.ok("create", size=8)
     holder.ok("lock")
-    holder.kill()  # POSIX semaphores have no undo: the lock stays taken
     with QSharedMemory(ipc_key) as shm:
         started = time.monotonic()
         assert not shm.attach(timeout=0.5)
@@ -156,6 +158,11 @@ def test_abandoned_posix_lock_times_out_with_a_clear_error(spawn, qshm_native_ke
         assert shm.error() == QSharedMemory.LockError
         assert "looks abandoned" in shm.errorString()
         assert ipc_key.nativeKey() in shm.errorString()
+    holder.kill()  # POSIX semaphores have no undo: the lock stays taken
+    with QSharedMemory(ipc_key) as shm:
+        started = time.monotonic()
+        assert shm.attach(timeout=5), shm.errorString()
+        assert time.monotonic() - started < 2.5
 
 
 def test_legacy_string_key_in_a_qt6_peer_matches_qt5_names(qt66_peer: Peer, key: str) -> None:

@@ -141,8 +141,9 @@ def test_sysv_lock_holder_killed(victim: str, survivor: str, spawn, qshm_key: st
     alive.ok("destroy")
 
 
-def test_posix_lock_holder_killed_qt_hangs_we_report(spawn, qshm_native_key: QNativeIpcKey) -> None:
-    """A POSIX lock holder killed: a Qt 6 peer's attach() hangs; ours times out and says why."""
+def test_posix_lock_holder_killed_qt_hangs_we_recover(spawn, qshm_native_key: QNativeIpcKey) -> None:
+    """A POSIX lock holder killed: a Qt 6 peer's attach() hangs; ours, while that Qt waiter
+    maps the semaphore, times out and says why, and once it is gone recovers the lock."""
     ipc_key = qshm_native_key  # the plugin unlinks what Qt leaves in /dev/shm
     holder, qt_survivor = spawn("pyside6"), spawn("pyqt6")
     holder.ok("ipckey", mode="native", key=ipc_key.nativeKey())
@@ -153,19 +154,19 @@ def test_posix_lock_holder_killed_qt_hangs_we_report(spawn, qshm_native_key: QNa
     qt_survivor.ok("ipckey", mode="native", key=ipc_key.nativeKey())
     qt_survivor.send("attach")
     assert not qt_survivor.pending(1.0), "Qt got past an abandoned POSIX lock"
+    with QSharedMemory(ipc_key) as shm:
+        # A live process that maps the semaphore (here a waiter) might hold it: left alone.
+        started = time.monotonic()
+        assert not shm.attach(timeout=1.5)
+        assert time.monotonic() - started < 3.0
+        assert "looks abandoned" in shm.errorString()
     qt_survivor.kill()  # it would wait for ever
     with QSharedMemory(ipc_key) as shm:
         started = time.monotonic()
-        assert not shm.attach(timeout=0.5)
-        assert time.monotonic() - started < 2.0
-        assert "looks abandoned" in shm.errorString()
-    # Releasing the abandoned lock by hand (what `qshm unlock --force` does) lets work go on.
-    sem = posix.sem_open_existing(ipc_key.nativeKey())
-    sem.release(1)
-    sem.close()
-    with QSharedMemory(ipc_key) as shm:
-        assert shm.attach(timeout=5)
+        assert shm.attach(timeout=5), shm.errorString()
+        assert time.monotonic() - started < 2.5
         assert bytes(shm.constData()[:2]) == b"\x01\x02"
+        assert shm.lock(timeout=1) and shm.unlock()
 
 
 @pytest.mark.parametrize("creator", ["cpp-qt6", "qshm"])
@@ -621,9 +622,15 @@ def test_killed_inside_create_posix(victim: str, spawn, qshm_native_key_factory)
                     shm.data()[:4] = b"live"
             else:
                 outcomes.add(shm.error().name)
-                assert shm.error() in (QSharedMemory.LockError, QSharedMemory.AlreadyExists), shm.errorString()
+                # UnknownError: the lock was recovered (the victim died holding it) and the
+                # object it left has no size yet: Qt's own attach() fails on it the same way.
+                assert shm.error() in (
+                    QSharedMemory.LockError, QSharedMemory.AlreadyExists, QSharedMemory.UnknownError
+                ), shm.errorString()
                 if shm.error() == QSharedMemory.LockError:
                     assert "looks abandoned" in shm.errorString()
+                if shm.error() == QSharedMemory.UnknownError:
+                    assert "attach (mmap)" in shm.errorString(), shm.errorString()
     assert outcomes  # each of the ten ended one way or the other, none hung
     # glibc's sem_open makes a temporary sem.XXXXXX and links it into place: a victim killed
     # between the two leaves that file. It is no semaphore of anyone's: remove what appeared.

@@ -142,6 +142,11 @@ class Codec(NamedTuple):
 CODECS: dict[str, Codec] = {}
 #: The format of each QVariant type id (Qt 6 numbering) the codec reads and writes.
 VARIANT_CODECS: dict[int, Codec] = {}
+# The same rows as plain functions by type id, for the QVariant loops: readers taking the reader,
+# readers also taking ``unwrap`` (the QVariant containers), writers.
+VARIANT_READERS: dict[int, Callable[..., Any]] = {}
+VARIANT_CONTAINER_READERS: dict[int, Callable[..., Any]] = {}
+VARIANT_WRITERS: dict[int, Callable[..., None]] = {}
 
 
 def register(*rows: Codec) -> None:
@@ -155,6 +160,8 @@ def register(*rows: Codec) -> None:
             if tid in VARIANT_CODECS:
                 raise RuntimeError(f"datastream: two codecs for type id {tid}")
             VARIANT_CODECS[tid] = row
+            (VARIANT_CONTAINER_READERS if row.unwraps else VARIANT_READERS)[tid] = row.read
+            VARIANT_WRITERS[tid] = row.write
 
 
 # --------------------------------------------------------------------------------------------

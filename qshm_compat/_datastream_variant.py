@@ -17,9 +17,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from . import _datastream_base as _base
 from ._datastream_base import (
-    _EXTENDED_SIZE, VARIANT_CODECS, Codec, TypeId, _bad_value, _corrupt,
-    _truncated, register,
+    _EXTENDED_SIZE, Codec, TypeId, _bad_value, _corrupt, _truncated, register,
 )
 from .exceptions import DataStreamError
 from ._datastream_geometry import (
@@ -100,6 +100,12 @@ def unwrap(value: Any) -> Any:
         return {k: unwrap(v) for k, v in value.items()}
     return value
 
+
+# The table's rows by type id, under names bound here: CPython 3.11 compiles a method call on a
+# name bound by an import (``VARIANT_READERS.get(tid)``) without LOAD_METHOD, a bound method each.
+_VARIANT_READERS = _base.VARIANT_READERS
+_VARIANT_CONTAINERS = _base.VARIANT_CONTAINER_READERS
+_VARIANT_WRITERS = _base.VARIANT_WRITERS
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -323,11 +329,15 @@ def _read_variant_slow(self: Reader, pos: int, tid: int, is_null: int, unwrap: b
             if unwrap and type_name in self.user_types:
                 return value
             return QVariant(tid, value, type_name, bool(is_null))
-    codec = VARIANT_CODECS.get(tid)
-    if codec is None:
-        raise _corrupt("QVariant", pos, f"cannot read a {_type_name(tid)} "
-                       f"(type id {tid}): no decoder, so its length is unknown")
-    value = codec.read(self, unwrap=unwrap) if codec.unwraps else codec.read(self)
+    container = _VARIANT_CONTAINERS.get(tid)
+    if container is not None:
+        value = container(self, unwrap=unwrap)
+    else:
+        reader = _VARIANT_READERS.get(tid)
+        if reader is None:
+            raise _corrupt("QVariant", pos, f"cannot read a {_type_name(tid)} "
+                           f"(type id {tid}): no decoder, so its length is unknown")
+        value = reader(self)
     if unwrap:
         return value
     return QVariant(tid, value, type_name, bool(is_null))
@@ -356,8 +366,8 @@ def _write_variant(self: Writer, tid: int, value: Any, type_name: str | None,
         elif tid in _NEWER_CORE_NAMES:
             # Qt 6 writes core types Qt 5 lacks as user types named after the C++ type.
             stream_id, type_name = _QT5_USER, _NEWER_CORE_NAMES[TypeId(tid)]
-    codec = VARIANT_CODECS.get(tid)
-    if codec is None and tid != TypeId.User:
+    writer_fn = _VARIANT_WRITERS.get(tid)
+    if writer_fn is None and tid != TypeId.User:
         raise DataStreamError(f"QVariant: cannot write a {_type_name(tid)} (type id {tid})")
     try:
         self._buf += self._s.variant_head.pack(stream_id, 1 if is_null else 0)
@@ -377,8 +387,8 @@ def _write_variant(self: Writer, tid: int, value: Any, type_name: str | None,
                             f"payload bytes or user_types must have a writer, got "
                             f"{type(value).__name__}")
         return
-    assert codec is not None
-    codec.write(self, value)
+    assert writer_fn is not None
+    writer_fn(self, value)
 
 
 def _read_user_value(self: Reader, pos: int, type_name: str) -> Any:

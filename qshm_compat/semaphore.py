@@ -118,8 +118,18 @@ class SysVSemaphoreHandle:
             try:
                 st = os.stat(self.file_name)  # what ftok reads: the file behind any symlink
                 self.unix_key = sysv.ftok(self.file_name, self.project_id)
-            except OSError:
+            except OSError as exc:
                 self.unix_key = -1
+                if exc.errno == errno.ENOENT and attempt < 7 and not os.path.islink(self.file_name):
+                    # Removed since we found it, by the last one out removing the lock with its
+                    # key file: key again on a file made anew (Qt fails here with "ftok failed").
+                    try:
+                        self.created_file = sysv.create_key_file(self.file_name)
+                    except OSError:
+                        raise SemaphoreFailure(
+                            SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
+                        ) from None
+                    continue
                 raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: ftok failed") from None
             self.file_id = (st.st_dev, st.st_ino)
             # Formatted only if an error needs it; no bound method: the semaphore would keep

@@ -518,3 +518,38 @@ def test_lone_surrogate_key_shared_with_a_qt_peer(peer_name: str, spawn, qshm_ke
         peer.ok("unlock")
         assert shm.lock(timeout=5) and shm.unlock()
         peer.ok("detach")
+
+
+def test_blocking_lock_of_an_object_that_locked_before_recovers(posix_key: QNativeIpcKey) -> None:
+    """``lock()`` with no timeout, on an object whose fast path is bound (it locked before), while
+    the holder is SIGKILLed: it gets the lock within the recovery's bound, on both paths (the
+    native take only tries; the wait, and so the recovery, is the Python path's)."""
+    import threading
+
+    shm = QSharedMemory(posix_key)
+    assert shm.create(16), shm.errorString()
+    try:
+        assert shm.lock() and shm.unlock()  # the fast path is bound now
+        holder = python(f"""
+            import time
+            from qshm_compat import QNativeIpcKey, QSharedMemory
+            shm = QSharedMemory({key_source(posix_key)})
+            assert shm.attach() and shm.lock()
+            print("locked", flush=True)
+            time.sleep(60)
+        """)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        got: list = []
+        waiter = threading.Thread(target=lambda: got.append(shm.lock()), daemon=True)
+        started = time.monotonic()
+        waiter.start()
+        time.sleep(0.3)
+        assert not got  # waiting for the live holder
+        holder.kill()
+        holder.communicate(timeout=10)
+        waiter.join(LOCK_TIMEOUT + 5)
+        assert got == [True], "lock() never came back after its holder was killed"
+        assert time.monotonic() - started < LOCK_TIMEOUT + 3
+        assert shm.unlock()
+    finally:
+        shm.close()

@@ -108,12 +108,7 @@ class SysVSemaphoreHandle:
                 f"{_QSS}::handle:: unable to make key ($TMPDIR does not exist, and Qt <= 6.9.1 "
                 f"would put the key file {self.file_name} in /; refused)",
             )
-        try:
-            self.created_file = sysv.create_key_file(self.file_name)
-        except OSError:
-            raise SemaphoreFailure(
-                SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
-            ) from None
+        self._make_key_file()
         for attempt in range(8):
             try:
                 st = os.stat(self.file_name)  # what ftok reads: the file behind any symlink
@@ -123,12 +118,7 @@ class SysVSemaphoreHandle:
                 if exc.errno == errno.ENOENT and attempt < 7 and not os.path.islink(self.file_name):
                     # Removed since we found it, by the last one out removing the lock with its
                     # key file: key again on a file made anew (Qt fails here with "ftok failed").
-                    try:
-                        self.created_file = sysv.create_key_file(self.file_name)
-                    except OSError:
-                        raise SemaphoreFailure(
-                            SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key"
-                        ) from None
+                    self._make_key_file()
                     continue
                 raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: ftok failed") from None
             self.file_id = (st.st_dev, st.st_ino)
@@ -160,10 +150,7 @@ class SysVSemaphoreHandle:
                 except OSError:
                     pass
             self.created_semaphore = False
-            try:
-                self.created_file = sysv.create_key_file(self.file_name)
-            except OSError:
-                raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key") from None
+            self._make_key_file()
         self.sem = sysv.Semaphore(semid, name)
         if mode == SemaphoreAccessMode.Create:
             self.created_semaphore = self.created_file = True
@@ -175,6 +162,13 @@ class SysVSemaphoreHandle:
                 self.created_semaphore = self.created_file = False
                 self.remove_file_and(sem)
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
+
+    def _make_key_file(self) -> None:
+        """Qt's ``createUnixKeyFile``: ``created_file`` says whether this call made it."""
+        try:
+            self.created_file = sysv.create_key_file(self.file_name)
+        except OSError:
+            raise SemaphoreFailure(SystemSemaphoreError.KeyError, f"{_QSS}::handle:: unable to make key") from None
 
     def clean(self, wait: float = OWNER_CLEANUP_WAIT) -> None:
         """Forget the handle; remove the semaphore, and its key file, if this object owns it.

@@ -84,13 +84,19 @@ print(json.dumps(out))
 '''
 
 
-def run_scenario(family: str, key: str, phase: str, plain: bool) -> Dict[str, Any]:
+def run_script(script: str, plain: bool, *args: str) -> Dict[str, Any]:
+    """Run ``script`` in a fresh interpreter on the fast or the plain path: its JSON report."""
     env = dict(os.environ, QSHM_PLAIN="1" if plain else "0")
-    proc = subprocess.run([sys.executable, "-c", SCENARIO, family, key, phase], env=env,
+    proc = subprocess.run([sys.executable, "-c", script, *args], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     report: Dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report.pop("plain") is plain
+    return report
+
+
+def run_scenario(family: str, key: str, phase: str, plain: bool) -> Dict[str, Any]:
+    report = run_script(SCENARIO, plain, family, key, phase)
     assert report.pop("fast_module") is not plain, "the fast path is not built into the installed copy"
     return report
 
@@ -350,13 +356,7 @@ print(json.dumps(out))
 
 
 def run_attach_scenario(protocol: str, key: str, phase: str, plain: bool) -> Dict[str, Any]:
-    env = dict(os.environ, QSHM_PLAIN="1" if plain else "0")
-    proc = subprocess.run([sys.executable, "-c", ATTACH_SCENARIO, protocol, key, phase], env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    report: Dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report.pop("plain") is plain
-    return report
+    return run_script(ATTACH_SCENARIO, plain, protocol, key, phase)
 
 
 @pytest.mark.parametrize("protocol", ["qt5", "qt6", "native"])

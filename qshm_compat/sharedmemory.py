@@ -318,12 +318,9 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._segment.unix_key = got[7]
         self._set_error(SharedMemoryError.NoError, "")
         self._mapped(got[5], got[6], False, got[5])
-        # What _learn_plan(created=True) finds, known here: the detach() in one call.
-        self._plan = _fast.SysVAttach(
-            lock_file, got[3], got[4], semid, seg_file, seg_project, os.geteuid(), self._qt < _QT66
-        )
-        self._plan_tmp = tmp
-        self._plan_attach = self._qt >= _QT66  # Qt 5 re-keys (removes and re-makes) an owned lock
+        # What _learn_plan(created=True) finds, known here; Qt 5 re-keys (removes and re-makes)
+        # the lock this object now owns on attach, so there only detach() is done in one call.
+        self._set_plan(lock_file, got[3], got[4], semid, seg_file, seg_project, tmp, self._qt >= _QT66)
         return True
 
     def attach(
@@ -670,32 +667,29 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._plan = None
         if _fast is None or self._allow_foreign or self._segment.kind != "sysv":
             return
-        lock_file: Optional[bytes] = None
-        dev = ino = 0
-        semid = -1
-        self._plan_tmp = _NO_LOCK
-        self._plan_attach = True
-        if self._locks():
-            handle = self._sem._handle
-            if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None or handle.foreign:
-                return
-            if handle.file_id is None:
-                return
-            self._plan_attach = self._qt >= _QT66 or not handle.created_semaphore
-            lock_file = os.fsencode(handle.file_name)
-            dev, ino = handle.file_id
-            semid = handle.sem.semid
-            self._plan_tmp = tmp = os.environ.get("TMPDIR")
-            if created and handle.legacy and self._create_plan is None:
-                self._create_plan = (
-                    os.fsencode(handle.file_name), os.fsencode(self.nativeKey()),
-                    handle.project_id, self._segment._project_id(), tmp,  # type: ignore[union-attr]
-                )
-        seg = self._segment
-        self._plan = _fast.SysVAttach(
-            lock_file, dev, ino, semid, os.fsencode(self.nativeKey()), seg._project_id(),  # type: ignore[union-attr]
-            os.geteuid(), self._qt < _QT66,
-        )
+        seg_file = os.fsencode(self.nativeKey())
+        seg_project: int = self._segment._project_id()  # type: ignore[union-attr]
+        if not self._locks():
+            self._set_plan(None, 0, 0, -1, seg_file, seg_project, _NO_LOCK, True)
+            return
+        handle = self._sem._handle
+        if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None or handle.foreign:
+            return
+        if handle.file_id is None:
+            return
+        lock_file = os.fsencode(handle.file_name)
+        tmp = os.environ.get("TMPDIR")
+        self._set_plan(lock_file, *handle.file_id, handle.sem.semid, seg_file, seg_project, tmp,
+                       self._qt >= _QT66 or not handle.created_semaphore)
+        if created and handle.legacy and self._create_plan is None:
+            self._create_plan = (lock_file, seg_file, handle.project_id, seg_project, tmp)
+
+    def _set_plan(self, lock_file: Optional[bytes], dev: int, ino: int, semid: int, seg_file: bytes,
+                  seg_project: int, tmp: Any, attach: bool) -> None:
+        """The one-call attach/detach plan of a System V segment (``attach``: not detach only)."""
+        self._plan = _fast.SysVAttach(lock_file, dev, ino, semid, seg_file, seg_project, os.geteuid(), self._qt < _QT66)
+        self._plan_tmp = tmp
+        self._plan_attach = attach
 
     def _plan_fits(self) -> bool:
         """The plan still names what the long way would use: the lock's name depends on

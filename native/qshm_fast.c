@@ -612,11 +612,17 @@ static PyType_Spec lockable_spec = {
  *   attach: [lstat(lock key file): the same file, ours, as when keyed (Qt 5 re-keys its lock on
  *           every attach)] semop(lock -1, undo; and "is 0 now", so a count other than 1 goes the
  *           long way, which repairs it), lstat(segment key file): a regular file of ours, its
- *           ftok key computed as glibc does, shmget, shmat, shmctl(IPC_STAT): a segment of ours,
+ *           ftok key computed as glibc does, shmget, shmctl(IPC_STAT): a segment of ours, shmat,
  *           semop(lock +1).
  *   detach: semop(lock -1, undo, no wait), shmdt, shmget + shmctl(IPC_STAT): still attached
  *           elsewhere, semop(lock +1); or the last one out: shmctl(IPC_RMID), unlink(segment
  *           key file), and the lock with its key file (what the long way's _remove_lock does).
+ *
+ * The segment id that shmget(key) gave last time is kept, and the shmget is left out while
+ * shmctl(IPC_STAT) of that id shows the same key: a segment not marked for removal is the only
+ * one with its key, so shmget(key) would give that id again (in attach, shmat then checks the
+ * access that shmget's mode would have; a refusal goes the long way).  Any other answer (gone,
+ * removed, another key) does the shmget, as Qt does.
  *
  * Anything else (the lock taken by someone, a file or segment changed or gone, an error) undoes
  * what this call did and returns None (attach) or -1 (detach) before anything is changed for
@@ -634,6 +640,7 @@ typedef struct {
     PyObject *seg_file; /* bytes */
     int project_id;
     uid_t euid;
+    int shmid; /* what shmget(key) gave last, or -1 */
 } SysVAttach;
 
 static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
@@ -667,6 +674,7 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
     self->project_id = project_id;
     self->euid = (uid_t)euid;
     self->recheck = recheck && lock_file != Py_None;
+    self->shmid = -1;
     return 0;
 }
 
@@ -697,6 +705,31 @@ static int lock_give(int semid)
     return semid == -1 ? 0 : sysv_op(semid, 1, 0);
 }
 
+/* glibc's ftok() of a file, from its stat. */
+static key_t ftok_of(const struct stat *st, int project_id)
+{
+    return (key_t)((st->st_ino & 0xffff) | ((st->st_dev & 0xff) << 16) | ((unsigned)(project_id & 0xff) << 24));
+}
+
+/* The id shmget(key, 0, mode) would give now, with the segment's shmid_ds in `ds` (-1: none,
+ * errno set by shmget or shmctl).  The kept id is used when it still carries the key (see above). */
+static int segment_of_key(SysVAttach *self, key_t key, int mode, struct shmid_ds *ds)
+{
+#ifdef __GLIBC__
+    if (self->shmid != -1 && shmctl(self->shmid, IPC_STAT, ds) == 0 && ds->shm_perm.__key == key && key != IPC_PRIVATE)
+        return self->shmid;
+#endif
+    int shmid = shmget(key, 0, mode);
+    if (shmid == -1 || shmctl(shmid, IPC_STAT, ds) != 0)
+        return -1;
+    self->shmid = shmid;
+    return shmid;
+}
+
+/* attach()'s answer (address, size, key, buffer, retired): the Mapping and its list [False]
+ * (None, None where Mapping is not built: the caller makes them). */
+static PyObject *attached(void *addr, size_t size, key_t key);
+
 static PyObject *sysv_attach_attach(PyObject *op, PyObject *arg)
 {
     SysVAttach *self = (SysVAttach *)op;
@@ -714,21 +747,23 @@ static PyObject *sysv_attach_attach(PyObject *op, PyObject *arg)
         Py_RETURN_NONE;
     if (lstat(PyBytes_AsString(self->seg_file), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != self->euid)
         goto unlock;
-    key_t key = (key_t)((st.st_ino & 0xffff) | ((st.st_dev & 0xff) << 16) | ((unsigned)(self->project_id & 0xff) << 24));
-    int shmid = shmget(key, 0, readonly ? 0400 : 0600);
-    if (shmid == -1)
+    key_t key = ftok_of(&st, self->project_id);
+    int shmid = segment_of_key(self, key, readonly ? 0400 : 0600, &ds);
+    if (shmid == -1 || ds.shm_perm.uid != self->euid)
         goto unlock;
     void *addr = shmat(shmid, NULL, readonly ? SHM_RDONLY : 0);
     if (addr == (void *)-1)
         goto unlock;
-    if (shmctl(shmid, IPC_STAT, &ds) != 0 || ds.shm_perm.uid != self->euid) {
+    PyObject *result = attached(addr, (size_t)ds.shm_segsz, key);
+    if (result == NULL) {
         shmdt(addr);
-        goto unlock;
+        lock_give(self->semid);
+        return NULL;
     }
     if (lock_give(self->semid) != 0) {
         /* cannot happen but for a semaphore removed under us: then nothing is held either */
     }
-    return Py_BuildValue("(KKi)", (unsigned long long)(uintptr_t)addr, (unsigned long long)ds.shm_segsz, (int)key);
+    return result;
 unlock:
     lock_give(self->semid);
     Py_RETURN_NONE;
@@ -759,8 +794,8 @@ static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
         lock_give(self->semid);
         return PyLong_FromLong(-1);
     }
-    int shmid = shmget((key_t)key, 0, 0400), done = 1;
-    if (shmid == -1 || shmctl(shmid, IPC_STAT, &ds) != 0)
+    int shmid = segment_of_key(self, (key_t)key, 0400, &ds), done = 1;
+    if (shmid == -1)
         done = (errno == EINVAL || errno == ENOENT) ? 1 : 2;
     else if (ds.shm_nattch == 0) {
         /* The last one out: remove the segment and its key file, then the lock, under it. */
@@ -785,7 +820,7 @@ static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
 
 static PyMethodDef sysv_attach_methods[] = {
     {"attach", sysv_attach_attach, METH_O,
-     "attach(readonly): (address, size, ftok key), or None: take the long way."},
+     "attach(readonly): (address, size, ftok key, buffer, its retired flag), or None: take the long way."},
     {"detach", sysv_attach_detach, METH_VARARGS,
      "detach(address, key, held): >= 1 done (see qshm_fast.c); 0 last one out, lock held; -1 the long way."},
     {NULL, NULL, 0, NULL},
@@ -889,6 +924,35 @@ static PyType_Slot mapping_slots[] = {
 static PyType_Spec mapping_spec = {
     "qshm_compat._fast.Mapping", sizeof(Mapping), 0, Py_TPFLAGS_DEFAULT, mapping_slots,
 };
+
+static PyTypeObject *mapping_type;
+
+static PyObject *attached(void *addr, size_t size, key_t key)
+{
+    PyObject *retired = PyList_New(1);
+    if (retired == NULL)
+        return NULL;
+    Py_INCREF(Py_False);
+    PyList_SetItem(retired, 0, Py_False);
+    allocfunc alloc = (allocfunc)PyType_GetSlot(mapping_type, Py_tp_alloc);
+    Mapping *mapping = (Mapping *)alloc(mapping_type, 0);
+    if (mapping == NULL) {
+        Py_DECREF(retired);
+        return NULL;
+    }
+    mapping->address = addr;
+    mapping->size = (Py_ssize_t)size;
+    Py_INCREF(retired);
+    mapping->retired = retired;
+    return Py_BuildValue("(KKiNN)", (unsigned long long)(uintptr_t)addr, (unsigned long long)size, (int)key,
+                         (PyObject *)mapping, retired);
+}
+#else
+static PyObject *attached(void *addr, size_t size, key_t key)
+{
+    return Py_BuildValue("(KKiOO)", (unsigned long long)(uintptr_t)addr, (unsigned long long)size, (int)key,
+                         Py_None, Py_None);
+}
 #endif
 
 /* --- sysv_create: create() of a System V segment and its lock, the usual case, in one call -- */
@@ -910,11 +974,6 @@ union fast_semun {
     struct semid_ds *buf;
     unsigned short *array;
 };
-
-static key_t ftok_of(const struct stat *st, int project_id)
-{
-    return (key_t)((st->st_ino & 0xffff) | ((st->st_dev & 0xff) << 16) | ((unsigned)(project_id & 0xff) << 24));
-}
 
 static PyObject *fast_sysv_create(PyObject *module, PyObject *args)
 {
@@ -1036,7 +1095,7 @@ static int fast_exec(PyObject *module)
         || add_type(module, "SysVAttach", &sysv_attach_spec, NULL) < 0)
         return -1;
 #if Py_LIMITED_API + 0 >= 0x030B0000
-    if (add_type(module, "Mapping", &mapping_spec, NULL) < 0)
+    if (add_type(module, "Mapping", &mapping_spec, &mapping_type) < 0)
         return -1;
 #endif
     return 0;

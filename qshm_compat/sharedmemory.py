@@ -74,6 +74,11 @@ _FREE = (-1,)
 _NO_LOCK = object()
 #: The argument tuples of one call with no argument (``starmap(take, _NO_ARGS)``).
 _NO_ARGS = ((),)
+# Read once: an enum member looked up on its class costs about 50 ns, on the one-call paths too.
+_READ_ONLY = AccessMode.ReadOnly
+_READ_WRITE = AccessMode.ReadWrite
+_NO_ERROR = SharedMemoryError.NoError
+_tmpdir = keys.environ_tmpdir
 
 
 class _Failed(Exception):
@@ -142,7 +147,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._plan_attach = False  # the plan may attach (not only detach)
         # create() in one call: (lock key file, segment key file, their ftok project ids,
         # $TMPDIR), learned from a create() the long way; None: the long way.
-        self._create_plan: Optional[Tuple[bytes, bytes, int, int, Optional[str]]] = None
+        self._create_plan: Optional[Tuple[bytes, bytes, int, int, object]] = None
         self._addr = 0  # the mapping's address as an int, for the plan's detach
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
@@ -284,7 +289,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             if not mine and self._held[0] == 0:
                 self._unlock_internally()
 
-    def _create_in_one_call(self, plan: Tuple[bytes, bytes, int, int, Optional[str]], size: int) -> Optional[bool]:
+    def _create_in_one_call(self, plan: Tuple[bytes, bytes, int, int, object], size: int) -> Optional[bool]:
         """create() in one C call (``_fast.sysv_create``) when the lock is to be made anew, as
         after the last one out removed it: None when not done (the long way does it all)."""
         handle = self._sem._handle
@@ -296,7 +301,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             or handle.created_file
             or self._held[0] == 0
             or self._segment.unix_key != 0
-            or tmp != os.environ.get("TMPDIR")
+            or tmp != _tmpdir()
             or (self._qt < _QT66 and self._sem._legacy_key != self._ipc_key.legacyKey())
         ):
             return None
@@ -333,13 +338,29 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
         plan = self._plan
-        if plan is not None and timeout is None and self._memory is None and self._plan_attach and self._plan_fits():
-            got = plan.attach(mode == AccessMode.ReadOnly)
-            if got is not None:  # Qt's whole attach, done in one call
-                self._memory = got[0]  # attached, before anything else can run
+        if (
+            plan is not None
+            and timeout is None
+            and self._memory is None
+            and self._plan_attach
+            # and the plan still names what the long way would use: the segment handle is clean,
+            # and the lock's name depends on $TMPDIR now, as Qt's does
+            and self._segment.unix_key == 0
+            and (self._plan_tmp is _NO_LOCK or self._plan_tmp == _tmpdir())
+        ):
+            readonly = mode is _READ_ONLY
+            got = plan.attach(readonly)
+            if got is not None:  # Qt's whole attach, done in one call; then what _mapped() does
+                self._memory = self._addr = got[0]  # attached, before anything else can run
                 self._segment.unix_key = got[2]
-                self._set_error(SharedMemoryError.NoError, "")
-                self._mapped(got[0], got[1], mode == AccessMode.ReadOnly, got[0])
+                self._error = _NO_ERROR
+                self._error_string = ""
+                self._size = got[1]
+                self._readonly = readonly
+                if got[3] is None:  # built without _fast.Mapping
+                    self._buffer, self._retired = _memory.mapped_buffer(got[0], got[1])
+                else:
+                    self._buffer, self._retired = got[3], got[4]
                 return True
         if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
@@ -678,7 +699,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if handle.file_id is None:
             return
         lock_file = os.fsencode(handle.file_name)
-        tmp = os.environ.get("TMPDIR")
+        tmp = _tmpdir()
         self._set_plan(lock_file, *handle.file_id, handle.sem.semid, seg_file, seg_project, tmp,
                        self._qt >= _QT66 or not handle.created_semaphore)
         if created and handle.legacy and self._create_plan is None:
@@ -690,12 +711,6 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._plan = _fast.SysVAttach(lock_file, dev, ino, semid, seg_file, seg_project, os.geteuid(), self._qt < _QT66)
         self._plan_tmp = tmp
         self._plan_attach = attach
-
-    def _plan_fits(self) -> bool:
-        """The plan still names what the long way would use: the lock's name depends on
-        ``$TMPDIR`` now, as Qt's does; the segment handle must be clean."""
-        tmp = self._plan_tmp
-        return self._segment.unix_key == 0 and (tmp is _NO_LOCK or tmp == os.environ.get("TMPDIR"))
 
     def _set_fast(self, clear: bool = False) -> None:
         """Point the lock's fast path at the semaphore in use now (or at nothing)."""

@@ -326,6 +326,28 @@ elif phase == "creates":
     out["rows"] = rows
 elif phase == "gone":
     out["rows"] = [shm.attach(), state(shm), shm.attach(), state(shm), planned()]
+elif phase == "replaced":
+    # The segment removed (by someone else, while attached) and made anew under the same key:
+    # the one call's remembered segment id no longer carries the key, so it asks shmget again.
+    def segment_id():
+        key_t = sysv.ftok(shm.nativeKey(), shm._segment._project_id())
+        return sysv.shm_stat(sysv.shm_get(key_t, True, "segment"), "segment").shm_perm_key if False else sysv.shm_get(key_t, True, "segment")
+    first = new()
+    assert first.create(64)
+    first.data()[:4] = b"one!"
+    rows = [shm.attach(), shm.detach(), planned()]
+    rows.append([shm.attach(), state(shm), bytes(shm.constData()[:4]).hex()])
+    sysv.shm_remove(segment_id(), "segment")  # marked for removal: its key is IPC_PRIVATE now
+    second = new()
+    rows.append([second.create(128), state(second)])
+    second.data()[:4] = b"two!"
+    rows.append([shm.detach(), state(shm), first.isAttached(), second.isAttached()])
+    rows.append([shm.attach(), state(shm), bytes(shm.constData()[:4]).hex(), shm.detach()])
+    rows.append([first.detach(), shm.attach(), state(shm), shm.detach()])  # second's stays
+    rows.append([second.detach(), shm.attach(), state(shm), os.path.exists(shm.nativeKey())])
+    first.close()
+    second.close()
+    out["rows"] = rows
 elif phase == "last":
     creator = new()
     own_key = key if protocol != "native" else None
@@ -420,6 +442,17 @@ def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, 
             assert rows[7] == [True, True, True, [True, 64, 0, ""]]
             assert rows[8] == [True, [False, 0, 0, ""], False, False]  # removed, lock given back
             assert rows[9][0] is False and rows[9][1][2] == int(QSharedMemory.NotFound)
+        other_key = key + "_r" if protocol == "native" else key + " r"
+        replaced = {plain: run_attach_scenario(protocol, other_key, "replaced", plain) for plain in (False, True)}
+        assert replaced[False].pop("planned") is True and replaced[True].pop("planned") is False
+        assert replaced[False] == replaced[True]
+        rows = replaced[False]["rows"]
+        assert rows[:4] == [True, True, True, [True, [True, 64, 0, ""], b"one!".hex()]]
+        assert rows[4:6] == [[True, [True, 128, 0, ""]], [True, [False, 0, 0, ""], True, True]]
+        assert rows[6] == [True, [True, 128, 0, ""], b"two!".hex(), True]  # the new segment
+        assert rows[7] == [True, True, [True, 128, 0, ""], True]
+        assert rows[8][:2] == [True, False] and rows[8][2][2] == int(QSharedMemory.NotFound)
+        assert rows[8][3] is False  # the last one out removed the key file
     finally:
         peer.close()
 

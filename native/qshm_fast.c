@@ -36,6 +36,8 @@
 #include <fcntl.h>
 #include <semaphore.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -341,7 +343,7 @@ typedef struct {
     PyObject *last;
 } Held;
 
-static PyTypeObject *held_type, *sysv_type, *posix_type;
+static PyTypeObject *held_type, *sysv_type, *posix_type, *sysv_attach_type;
 static PyObject *zero, *minus_one, *s_lock, *s_unlock;
 
 static int held_is_held(PyObject *last)
@@ -459,13 +461,30 @@ typedef struct {
     PyObject_HEAD
     PyObject *held;
     PyObject *fastlock;
+    /* The state attach() and detach() work on, here so that their one-call path (below, after
+     * SysVAttach) reads and writes it without a Python call; the Python code uses the same
+     * fields as attributes (_plan, _memory, ...: see lockable_members). */
+    PyObject *plan, *plan_attach, *segment, *memory, *addr, *buffer, *retired, *size, *readonly,
+        *error, *error_string;
 } Lockable;
 
 static void lockable_dealloc(PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
-    Py_CLEAR(((Lockable *)op)->held);
-    Py_CLEAR(((Lockable *)op)->fastlock);
+    Lockable *self = (Lockable *)op;
+    Py_CLEAR(self->held);
+    Py_CLEAR(self->fastlock);
+    Py_CLEAR(self->plan);
+    Py_CLEAR(self->plan_attach);
+    Py_CLEAR(self->segment);
+    Py_CLEAR(self->memory);
+    Py_CLEAR(self->addr);
+    Py_CLEAR(self->buffer);
+    Py_CLEAR(self->retired);
+    Py_CLEAR(self->size);
+    Py_CLEAR(self->readonly);
+    Py_CLEAR(self->error);
+    Py_CLEAR(self->error_string);
     freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     free_(op);
     Py_DECREF(tp);
@@ -519,10 +538,10 @@ static PyObject *call_long_way(PyObject *self, PyObject *name, PyObject *args, P
 }
 
 #if Py_LIMITED_API + 0 >= 0x030A0000
-static PyObject *lockable_lock(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* The Python method `name` of self, called with a vectorcall's arguments. */
+static PyObject *call_long_way_fast(PyObject *op, PyObject *name, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
 {
-    if (kwnames == NULL && (nargs == 0 || (nargs == 1 && args[0] == Py_None)) && lockable_take((Lockable *)op))
-        Py_RETURN_TRUE;
     PyObject *tuple = PyTuple_New(nargs), *kwds = NULL, *result;
     if (tuple == NULL)
         return NULL;
@@ -542,10 +561,17 @@ static PyObject *lockable_lock(PyObject *op, PyObject *const *args, Py_ssize_t n
             return NULL;
         }
     }
-    result = call_long_way(op, s_lock, tuple, kwds);
+    result = call_long_way(op, name, tuple, kwds);
     Py_DECREF(tuple);
     Py_XDECREF(kwds);
     return result;
+}
+
+static PyObject *lockable_lock(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames == NULL && (nargs == 0 || (nargs == 1 && args[0] == Py_None)) && lockable_take((Lockable *)op))
+        Py_RETURN_TRUE;
+    return call_long_way_fast(op, s_lock, args, nargs, kwnames);
 }
 #define LOCK_FLAGS (METH_FASTCALL | METH_KEYWORDS)
 #else
@@ -573,6 +599,11 @@ static PyObject *lockable_unlock(PyObject *op, PyObject *unused)
     return result;
 }
 
+#if Py_LIMITED_API + 0 >= 0x030B0000
+static PyObject *lockable_attach(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+static PyObject *lockable_detach(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+#endif
+
 static PyMethodDef lockable_methods[] = {
     {"lock", (PyCFunction)(void (*)(void))lockable_lock, LOCK_FLAGS,
      "lock(timeout=None): QSharedMemory::lock; with timeout (seconds), False once it runs out.\n\n"
@@ -580,6 +611,14 @@ static PyMethodDef lockable_methods[] = {
      "and then unlock() (or close()) gives it back, or free."},
     {"unlock", lockable_unlock, METH_NOARGS,
      "unlock(): QSharedMemory::unlock; False unless this object holds the lock."},
+#if Py_LIMITED_API + 0 >= 0x030B0000
+    {"attach", (PyCFunction)(void (*)(void))lockable_attach, METH_FASTCALL | METH_KEYWORDS,
+     "attach(mode=ReadWrite, *, timeout=None): QSharedMemory::attach, to the segment a Qt\n"
+     "program (or we) created; timeout (seconds) bounds the wait for the lock."},
+    {"detach", (PyCFunction)(void (*)(void))lockable_detach, METH_FASTCALL | METH_KEYWORDS,
+     "detach(*, timeout=None): QSharedMemory::detach; on System V the last one out removes the\n"
+     "segment and its key file."},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
@@ -587,11 +626,22 @@ static PyMemberDef lockable_members[] = {
     {"_held", T_OBJECT_EX, offsetof(Lockable, held), 0, "The lock's state (a Held)."},
     {"_fastlock", T_OBJECT, offsetof(Lockable, fastlock), 0,
      "The semaphore of the fast path (SysVLock or PosixLock), or None."},
+    {"_plan", T_OBJECT, offsetof(Lockable, plan), 0, "The one-call attach/detach (a SysVAttach), or None."},
+    {"_plan_attach", T_OBJECT, offsetof(Lockable, plan_attach), 0, "The plan may attach (not only detach)."},
+    {"_segment", T_OBJECT, offsetof(Lockable, segment), 0, "The OS side (System V or POSIX)."},
+    {"_memory", T_OBJECT, offsetof(Lockable, memory), 0, "The mapping (a pointer, or its address), or None."},
+    {"_addr", T_OBJECT, offsetof(Lockable, addr), 0, "The mapping's address as an int."},
+    {"_buffer", T_OBJECT, offsetof(Lockable, buffer), 0, "What data() makes its views from, or None."},
+    {"_retired", T_OBJECT, offsetof(Lockable, retired), 0, "The buffer's retired flag, a list."},
+    {"_size", T_OBJECT, offsetof(Lockable, size), 0, "size()."},
+    {"_readonly", T_OBJECT, offsetof(Lockable, readonly), 0, "Attached read-only."},
+    {"_error", T_OBJECT, offsetof(Lockable, error), 0, "error()."},
+    {"_error_string", T_OBJECT, offsetof(Lockable, error_string), 0, "errorString()."},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyType_Slot lockable_slots[] = {
-    {Py_tp_doc, "The base of QSharedMemory: lock() and unlock() in C (see native/qshm_fast.c)."},
+    {Py_tp_doc, "The base of QSharedMemory: lock(), unlock(), attach() and detach() in C (see native/qshm_fast.c)."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_dealloc, lockable_dealloc},
     {Py_tp_methods, lockable_methods},
@@ -641,12 +691,13 @@ typedef struct {
     int project_id;
     uid_t euid;
     int shmid; /* what shmget(key) gave last, or -1 */
+    PyObject *tmp; /* bytes or NULL: $TMPDIR when the lock's name was made (a lock only) */
 } SysVAttach;
 
 static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
 {
     SysVAttach *self = (SysVAttach *)op;
-    PyObject *lock_file, *seg_file;
+    PyObject *lock_file, *seg_file, *tmp;
     unsigned long long dev, ino;
     int semid, project_id, recheck;
     unsigned int euid;
@@ -654,12 +705,16 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "SysVAttach() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OKKiSiIp", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid, &recheck))
+    if (!PyArg_ParseTuple(args, "OKKiSiIpO", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid, &recheck, &tmp))
         return -1;
-    if (lock_file != Py_None && !PyBytes_Check(lock_file)) {
-        PyErr_SetString(PyExc_TypeError, "SysVAttach(): the lock key file is bytes or None");
+    if ((lock_file != Py_None && !PyBytes_Check(lock_file)) || (tmp != Py_None && !PyBytes_Check(tmp))) {
+        PyErr_SetString(PyExc_TypeError, "SysVAttach(): the lock key file and $TMPDIR are bytes or None");
         return -1;
     }
+    PyObject *old_tmp = self->tmp;
+    self->tmp = tmp == Py_None ? NULL : tmp;
+    Py_XINCREF(self->tmp);
+    Py_XDECREF(old_tmp);
     PyObject *old_lock = self->lock_file, *old_seg = self->seg_file;
     if (lock_file != Py_None)
         Py_INCREF(lock_file);
@@ -683,6 +738,7 @@ static void sysv_attach_dealloc(PyObject *op)
     PyTypeObject *tp = Py_TYPE(op);
     Py_CLEAR(((SysVAttach *)op)->lock_file);
     Py_CLEAR(((SysVAttach *)op)->seg_file);
+    Py_CLEAR(((SysVAttach *)op)->tmp);
     freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     free_(op);
     Py_DECREF(tp);
@@ -726,47 +782,44 @@ static int segment_of_key(SysVAttach *self, key_t key, int mode, struct shmid_ds
     return shmid;
 }
 
-/* attach()'s answer (address, size, key, buffer, retired): the Mapping and its list [False]
- * (None, None where Mapping is not built: the caller makes them). */
-static PyObject *attached(void *addr, size_t size, key_t key);
-
-static PyObject *sysv_attach_attach(PyObject *op, PyObject *arg)
+/* Whether the lock's name would still be made from the same $TMPDIR (the C environment, which
+ * os.environ writes through to: a difference only ever sends a call the long way). */
+static int same_tmpdir(SysVAttach *self)
 {
-    SysVAttach *self = (SysVAttach *)op;
+    if (self->lock_file == NULL)
+        return 1;
+    const char *now = getenv("TMPDIR");
+    if (self->tmp == NULL || now == NULL)
+        return self->tmp == NULL && now == NULL;
+    return strcmp(now, PyBytes_AsString(self->tmp)) == 0;
+}
+
+/* Qt's attach: 1 attached (address, size and ftok key set); 0 nothing done: the long way. */
+static int plan_attach(SysVAttach *self, int readonly, void **address, size_t *size, key_t *key)
+{
     struct stat st;
     struct shmid_ds ds;
-    int readonly = PyObject_IsTrue(arg);
-    if (readonly < 0)
-        return NULL;
+    if (!same_tmpdir(self))
+        return 0;
     if (self->recheck) {
         if (lstat(PyBytes_AsString(self->lock_file), &st) != 0 || !S_ISREG(st.st_mode)
             || st.st_dev != self->lock_dev || st.st_ino != self->lock_ino || st.st_uid != self->euid)
-            Py_RETURN_NONE;
+            return 0;
     }
     if (lock_try(self->semid) != 0)
-        Py_RETURN_NONE;
-    if (lstat(PyBytes_AsString(self->seg_file), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != self->euid)
-        goto unlock;
-    key_t key = ftok_of(&st, self->project_id);
-    int shmid = segment_of_key(self, key, readonly ? 0400 : 0600, &ds);
-    if (shmid == -1 || ds.shm_perm.uid != self->euid)
-        goto unlock;
-    void *addr = shmat(shmid, NULL, readonly ? SHM_RDONLY : 0);
-    if (addr == (void *)-1)
-        goto unlock;
-    PyObject *result = attached(addr, (size_t)ds.shm_segsz, key);
-    if (result == NULL) {
-        shmdt(addr);
-        lock_give(self->semid);
-        return NULL;
+        return 0;
+    int done = 0;
+    if (lstat(PyBytes_AsString(self->seg_file), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == self->euid) {
+        *key = ftok_of(&st, self->project_id);
+        int shmid = segment_of_key(self, *key, readonly ? 0400 : 0600, &ds);
+        if (shmid != -1 && ds.shm_perm.uid == self->euid) {
+            *address = shmat(shmid, NULL, readonly ? SHM_RDONLY : 0);
+            *size = (size_t)ds.shm_segsz;
+            done = *address != (void *)-1;
+        }
     }
-    if (lock_give(self->semid) != 0) {
-        /* cannot happen but for a semaphore removed under us: then nothing is held either */
-    }
-    return result;
-unlock:
-    lock_give(self->semid);
-    Py_RETURN_NONE;
+    lock_give(self->semid); /* fails only for a semaphore removed under us: nothing held then */
+    return done;
 }
 
 /* detach(address, key, held): 1 detached (others still attached, or the segment is gone);
@@ -776,62 +829,48 @@ unlock:
  * the lock (its key file first, if still the one it was keyed from); 0 detached as the last one
  * out, but the segment could not be removed: the lock is held (recorded in `held`) for the long
  * way to go on; -1 nothing done: take the long way. */
-static PyObject *sysv_attach_detach(PyObject *op, PyObject *args)
+static int plan_detach(SysVAttach *self, void *address, key_t key, Held *held)
 {
-    SysVAttach *self = (SysVAttach *)op;
-    unsigned long long address;
-    int key;
-    PyObject *held;
     struct shmid_ds ds;
     struct stat st;
-    if (!PyArg_ParseTuple(args, "KiO", &address, &key, &held))
-        return NULL;
-    if (Py_TYPE(held) != held_type || held_is_held(((Held *)held)->last))
-        return PyLong_FromLong(-1);
+    if (held_is_held(held->last))
+        return -1;
     if (self->semid != -1 && sysv_op(self->semid, -1, IPC_NOWAIT) != 0)
-        return PyLong_FromLong(-1);
-    if (shmdt((void *)(uintptr_t)address) != 0) {
+        return -1;
+    if (shmdt(address) != 0) {
         lock_give(self->semid);
-        return PyLong_FromLong(-1);
+        return -1;
     }
-    int shmid = segment_of_key(self, (key_t)key, 0400, &ds), done = 1;
+    int shmid = segment_of_key(self, key, 0400, &ds), done = 1;
     if (shmid == -1)
         done = (errno == EINVAL || errno == ENOENT) ? 1 : 2;
     else if (ds.shm_nattch == 0) {
         /* The last one out: remove the segment and its key file, then the lock, under it. */
         if (shmctl(shmid, IPC_RMID, NULL) != 0 && errno != EINVAL) {
             if (self->semid != -1)
-                held_set((Held *)held, zero);
-            return PyLong_FromLong(0);
+                held_set(held, zero);
+            return 0;
         }
         done = unlink(PyBytes_AsString(self->seg_file)) == 0 ? 3 : 4;
         if (self->semid == -1)
-            return PyLong_FromLong(done);
+            return done;
         const char *lock_file = PyBytes_AsString(self->lock_file);
         if (lstat(lock_file, &st) == 0 && st.st_dev == self->lock_dev && st.st_ino == self->lock_ino)
             unlink(lock_file);
         semctl(self->semid, 0, IPC_RMID); /* nothing is held any more */
         self->semid = -1;
-        return PyLong_FromLong(done);
+        return done;
     }
     lock_give(self->semid);
-    return PyLong_FromLong(done);
+    return done;
 }
 
-static PyMethodDef sysv_attach_methods[] = {
-    {"attach", sysv_attach_attach, METH_O,
-     "attach(readonly): (address, size, ftok key, buffer, its retired flag), or None: take the long way."},
-    {"detach", sysv_attach_detach, METH_VARARGS,
-     "detach(address, key, held): >= 1 done (see qshm_fast.c); 0 last one out, lock held; -1 the long way."},
-    {NULL, NULL, 0, NULL},
-};
-
 static PyType_Slot sysv_attach_slots[] = {
-    {Py_tp_doc, "SysVAttach(lock_file or None, dev, ino, semid, segment_file, project_id, euid, recheck)."},
+    {Py_tp_doc, "SysVAttach(lock_file or None, dev, ino, semid, segment_file, project_id, euid, recheck, tmpdir):\n"
+                "the plan of Lockable.attach() and detach()."},
     {Py_tp_init, sysv_attach_init},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_dealloc, sysv_attach_dealloc},
-    {Py_tp_methods, sysv_attach_methods},
     {0, NULL},
 };
 
@@ -927,31 +966,165 @@ static PyType_Spec mapping_spec = {
 
 static PyTypeObject *mapping_type;
 
-static PyObject *attached(void *addr, size_t size, key_t key)
+/* A Mapping over size bytes at address, with its retired flag [False] (a new reference in
+ * *retired), or NULL with an exception set. */
+static PyObject *new_mapping(void *address, size_t size, PyObject **retired)
 {
-    PyObject *retired = PyList_New(1);
-    if (retired == NULL)
+    *retired = PyList_New(1);
+    if (*retired == NULL)
         return NULL;
     Py_INCREF(Py_False);
-    PyList_SetItem(retired, 0, Py_False);
+    PyList_SetItem(*retired, 0, Py_False);
     allocfunc alloc = (allocfunc)PyType_GetSlot(mapping_type, Py_tp_alloc);
     Mapping *mapping = (Mapping *)alloc(mapping_type, 0);
     if (mapping == NULL) {
-        Py_DECREF(retired);
+        Py_CLEAR(*retired);
         return NULL;
     }
-    mapping->address = addr;
+    mapping->address = address;
     mapping->size = (Py_ssize_t)size;
-    Py_INCREF(retired);
-    mapping->retired = retired;
-    return Py_BuildValue("(KKiNN)", (unsigned long long)(uintptr_t)addr, (unsigned long long)size, (int)key,
-                         (PyObject *)mapping, retired);
+    Py_INCREF(*retired);
+    mapping->retired = *retired;
+    return (PyObject *)mapping;
 }
-#else
-static PyObject *attached(void *addr, size_t size, key_t key)
+
+/* --- Lockable.attach() and detach(): the plan's one call, and what it changes --------------- */
+
+/* attach() and detach() of QSharedMemory when it has a plan (a SysVAttach) and the call is the
+ * usual one: the plan's system calls (plan_attach/plan_detach above), then the same fields set
+ * as the Python code sets them (_memory, _buffer, ..., and its segment's unix_key).  Anything
+ * else calls the Python _attach()/_detach(), the long way, which is the specification. */
+
+static PyObject *s_attach, *s_detach, *s_unix_key, *s_removed, *s_detach_last_one, *s_lock_removed, *s_timeout,
+    *s_no_error, *empty_str, *no_error;
+
+/* Only the keyword timeout=None (or none at all). */
+static int no_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return Py_BuildValue("(KKiOO)", (unsigned long long)(uintptr_t)addr, (unsigned long long)size, (int)key,
-                         Py_None, Py_None);
+    if (kwnames == NULL)
+        return 1;
+    return PyTuple_Size(kwnames) == 1 && args[nargs] == Py_None
+        && PyUnicode_Compare(PyTuple_GetItem(kwnames, 0), s_timeout) == 0;
+}
+
+/* The segment handle's unix_key (1), or 0: not an int (the long way will tell). */
+static int segment_key(Lockable *self, long *key)
+{
+    PyObject *value = self->segment == NULL ? NULL : PyObject_GetAttr(self->segment, s_unix_key);
+    if (value == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    *key = PyLong_AsLong(value);
+    Py_DECREF(value);
+    if (*key == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* *field = value, stealing the reference to value. */
+static void set_field(PyObject **field, PyObject *value)
+{
+    PyObject *old = *field;
+    *field = value;
+    Py_XDECREF(old);
+}
+
+static PyObject *lockable_attach(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Lockable *self = (Lockable *)op;
+    int readonly = 0;
+    long key;
+    if (nargs == 1 && PyLong_Check(args[0])) { /* AccessMode is an IntEnum: ReadOnly 0, ReadWrite 1 */
+        long mode = PyLong_AsLong(args[0]);
+        if (mode != 0 && mode != 1) {
+            PyErr_Clear();
+            goto long_way;
+        }
+        readonly = mode == 0;
+    }
+    else if (nargs != 0)
+        goto long_way;
+    if (!no_timeout(args, nargs, kwnames) || self->plan == NULL || Py_TYPE(self->plan) != sysv_attach_type
+        || self->memory != Py_None || self->plan_attach != Py_True || !segment_key(self, &key) || key != 0)
+        goto long_way;
+    if (no_error == NULL && (no_error = PyObject_GetAttr((PyObject *)Py_TYPE(op), s_no_error)) == NULL)
+        return NULL;
+    void *address;
+    size_t size;
+    key_t seg_key;
+    if (!plan_attach((SysVAttach *)self->plan, readonly, &address, &size, &seg_key))
+        goto long_way;
+    PyObject *addr = PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)address);
+    PyObject *size_obj = PyLong_FromSize_t(size), *key_obj = PyLong_FromLong((long)seg_key);
+    PyObject *retired = NULL, *buffer = addr == NULL ? NULL : new_mapping(address, size, &retired);
+    if (buffer == NULL || size_obj == NULL || key_obj == NULL || PyObject_SetAttr(self->segment, s_unix_key, key_obj) < 0) {
+        shmdt(address); /* nothing recorded yet: as if never attached */
+        Py_XDECREF(addr);
+        Py_XDECREF(size_obj);
+        Py_XDECREF(key_obj);
+        Py_XDECREF(retired);
+        Py_XDECREF(buffer);
+        return NULL;
+    }
+    Py_DECREF(key_obj);
+    Py_INCREF(addr);
+    set_field(&self->memory, addr);
+    set_field(&self->addr, addr);
+    set_field(&self->buffer, buffer);
+    set_field(&self->retired, retired);
+    set_field(&self->size, size_obj);
+    Py_INCREF(readonly ? Py_True : Py_False);
+    set_field(&self->readonly, readonly ? Py_True : Py_False);
+    Py_INCREF(no_error);
+    set_field(&self->error, no_error);
+    Py_INCREF(empty_str);
+    set_field(&self->error_string, empty_str);
+    Py_RETURN_TRUE;
+long_way:
+    return call_long_way_fast(op, s_attach, args, nargs, kwnames);
+}
+
+static PyObject *lockable_detach(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Lockable *self = (Lockable *)op;
+    long key;
+    /* A buffer held by nobody else: no view is left that would need the mapping retired. */
+    if (nargs != 0 || !no_timeout(args, nargs, kwnames) || self->plan == NULL || Py_TYPE(self->plan) != sysv_attach_type
+        || self->memory == NULL || self->memory == Py_None || self->buffer == NULL || Py_REFCNT(self->buffer) != 1
+        || self->held == NULL || Py_TYPE(self->held) != held_type || self->addr == NULL || !PyLong_Check(self->addr)
+        || !segment_key(self, &key))
+        goto long_way;
+    unsigned long long address = PyLong_AsUnsignedLongLong(self->addr);
+    if (address == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        goto long_way;
+    }
+    int done = plan_detach((SysVAttach *)self->plan, (void *)(uintptr_t)address, (key_t)key, (Held *)self->held);
+    if (done < 0)
+        goto long_way;
+    Py_INCREF(Py_None);
+    set_field(&self->buffer, Py_None);
+    Py_INCREF(Py_None);
+    set_field(&self->memory, Py_None);
+    Py_INCREF(zero);
+    set_field(&self->size, zero);
+    if (done == 0) /* the last one out, under the lock: the removal, the long way */
+        return PyObject_CallMethodObjArgs(op, s_detach_last_one, NULL);
+    if (PyObject_SetAttr(self->segment, s_unix_key, zero) < 0)
+        return NULL;
+    if (done >= 3) { /* the segment, its key file and the lock are gone */
+        PyObject *r;
+        if (PyObject_SetAttr(self->segment, s_removed, Py_True) < 0
+            || (r = PyObject_CallMethodObjArgs(op, s_lock_removed, NULL)) == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    return PyBool_FromLong(done == 1 || done == 3);
+long_way:
+    return call_long_way_fast(op, s_detach, args, nargs, kwnames);
 }
 #endif
 
@@ -1088,11 +1261,25 @@ static int fast_exec(PyObject *module)
     s_unlock = PyUnicode_InternFromString("_unlock");
     if (zero == NULL || minus_one == NULL || s_lock == NULL || s_unlock == NULL)
         return -1;
+#if Py_LIMITED_API + 0 >= 0x030B0000
+    s_attach = PyUnicode_InternFromString("_attach");
+    s_detach = PyUnicode_InternFromString("_detach");
+    s_unix_key = PyUnicode_InternFromString("unix_key");
+    s_removed = PyUnicode_InternFromString("removed");
+    s_detach_last_one = PyUnicode_InternFromString("_detach_last_one");
+    s_lock_removed = PyUnicode_InternFromString("_lock_removed");
+    s_timeout = PyUnicode_InternFromString("timeout");
+    s_no_error = PyUnicode_InternFromString("NoError");
+    empty_str = PyUnicode_FromString("");
+    if (s_attach == NULL || s_detach == NULL || s_unix_key == NULL || s_removed == NULL || s_detach_last_one == NULL
+        || s_lock_removed == NULL || s_timeout == NULL || s_no_error == NULL || empty_str == NULL)
+        return -1;
+#endif
     if (add_type(module, "SysVLock", &sysv_spec, &sysv_type) < 0
         || add_type(module, "PosixLock", &posix_spec, &posix_type) < 0
         || add_type(module, "Held", &held_spec, &held_type) < 0
         || add_type(module, "Lockable", &lockable_spec, NULL) < 0
-        || add_type(module, "SysVAttach", &sysv_attach_spec, NULL) < 0)
+        || add_type(module, "SysVAttach", &sysv_attach_spec, &sysv_attach_type) < 0)
         return -1;
 #if Py_LIMITED_API + 0 >= 0x030B0000
     if (add_type(module, "Mapping", &mapping_spec, &mapping_type) < 0)

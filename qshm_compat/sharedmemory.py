@@ -70,14 +70,10 @@ _UNSHARED_REFCOUNT = 2
 
 #: The lock's state "not held" (any value but 0), as an iterable for ``deque.extend``.
 _FREE = (-1,)
-#: QSharedMemory._plan_tmp of a key without a lock (no $TMPDIR to check).
-_NO_LOCK = object()
 #: The argument tuples of one call with no argument (``starmap(take, _NO_ARGS)``).
 _NO_ARGS = ((),)
-# Read once: an enum member looked up on its class costs about 50 ns, on the one-call paths too.
-_READ_ONLY = AccessMode.ReadOnly
+# Read once: an enum member looked up on its class costs about 50 ns, on the one-call path too.
 _READ_WRITE = AccessMode.ReadWrite
-_NO_ERROR = SharedMemoryError.NoError
 _tmpdir = keys.environ_tmpdir
 
 
@@ -141,9 +137,8 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._give: Any = _no_fast
         self._retired: List[bool] = [False]  # mapped_buffer's flag for the current mapping
         # attach()/detach() in one C call (a _fast.SysVAttach), learned from the last attach()
-        # the long way; None: the long way.  _plan_tmp: the $TMPDIR the lock's name came from.
+        # the long way; None: the long way.
         self._plan: Any = None
-        self._plan_tmp: Any = _NO_LOCK
         self._plan_attach = False  # the plan may attach (not only detach)
         # create() in one call: (lock key file, segment key file, their ftok project ids,
         # $TMPDIR), learned from a create() the long way; None: the long way.
@@ -243,7 +238,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
         plan = self._create_plan
-        if plan is not None and timeout is None and mode is AccessMode.ReadWrite and self._memory is None:
+        if plan is not None and timeout is None and mode is _READ_WRITE and self._memory is None:
             made = self._create_in_one_call(plan, size)
             if made is not None:
                 return made
@@ -328,40 +323,20 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._set_plan(lock_file, got[3], got[4], semid, seg_file, seg_project, tmp, self._qt >= _QT66)
         return True
 
-    def attach(
+    def _attach(
         self,
         mode: Union[AccessMode, int] = AccessMode.ReadWrite,
         *,
         timeout: Optional[float] = None,
     ) -> bool:
-        """``QSharedMemory::attach``: attach to the segment a Qt program (or we) created."""
+        """``QSharedMemory::attach``: attach to the segment a Qt program (or we) created.
+
+        ``timeout`` (seconds) bounds the wait for the lock; None waits as long as Qt does.  With
+        the native module, attach() is ``_fast.Lockable.attach``: after an attach the long way
+        (here) has learned the plan (``_learn_plan``), the usual attach is one C call, and
+        anything else comes here."""
         if type(mode) is not AccessMode:
             mode = AccessMode(mode)
-        plan = self._plan
-        if (
-            plan is not None
-            and timeout is None
-            and self._memory is None
-            and self._plan_attach
-            # and the plan still names what the long way would use: the segment handle is clean,
-            # and the lock's name depends on $TMPDIR now, as Qt's does
-            and self._segment.unix_key == 0
-            and (self._plan_tmp is _NO_LOCK or self._plan_tmp == _tmpdir())
-        ):
-            readonly = mode is _READ_ONLY
-            got = plan.attach(readonly)
-            if got is not None:  # Qt's whole attach, done in one call; then what _mapped() does
-                self._memory = self._addr = got[0]  # attached, before anything else can run
-                self._segment.unix_key = got[2]
-                self._error = _NO_ERROR
-                self._error_string = ""
-                self._size = got[1]
-                self._readonly = readonly
-                if got[3] is None:  # built without _fast.Mapping
-                    self._buffer, self._retired = _memory.mapped_buffer(got[0], got[1])
-                else:
-                    self._buffer, self._retired = got[3], got[4]
-                return True
         if self._memory is not None or not self._init_key(SemaphoreAccessMode.Open):
             return False
         self._sem_handle_repair()  # Qt would hang on a lock its creator never initialized
@@ -381,29 +356,13 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             if not mine and self._held[0] == 0:
                 self._unlock_internally()
 
-    def detach(self, *, timeout: Optional[float] = None) -> bool:
-        """``QSharedMemory::detach``; on System V the last one out removes the segment and file."""
+    def _detach(self, *, timeout: Optional[float] = None) -> bool:
+        """``QSharedMemory::detach``; on System V the last one out removes the segment and file.
+
+        With the native module, detach() is ``_fast.Lockable.detach``: one C call with a plan
+        and no view left over, what is here otherwise."""
         if self._memory is None:
             return False
-        plan = self._plan
-        if plan is not None and timeout is None:
-            # Qt's whole detach in one call.  As in _unmapped, the buffer is taken out first: a
-            # data() in another thread from here on gets None, never a view of what goes away.
-            buffer, memory, self._buffer, self._memory = self._buffer, self._memory, None, None
-            done: int = -1
-            if sys.getrefcount(buffer) <= _UNSHARED_REFCOUNT:  # no view is left to retire
-                done = plan.detach(self._addr, self._segment.unix_key, self._held)
-            if done < 0:
-                self._buffer, self._memory = buffer, memory  # still mapped: the long way
-            else:
-                self._size = 0
-                if done == 0:
-                    return self._detach_last_one()
-                self._segment.unix_key = 0
-                if done >= 3:  # the last one out removed the segment, its key file and the lock
-                    self._segment.removed = True
-                    self._lock_removed()
-                return done in (1, 3)
         mine = self._held[0] == 0
         try:
             if self._lock_internally(f"{_QSM}::detach", timeout) is None:
@@ -415,6 +374,10 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         finally:
             if not mine and self._held[0] == 0:
                 self._unlock_internally()
+
+    if _fast is None or not hasattr(_fast.Lockable, "attach"):  # built for Python < 3.11: no Mapping
+        attach, detach = _attach, _detach
+    # else: Lockable's attach() and detach(), the plan's one call, calling these otherwise.
 
     def _detach_last_one(self) -> bool:
         """After the plan's detach found nobody attached any more, under the lock (recorded in
@@ -691,7 +654,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         seg_file = os.fsencode(self.nativeKey())
         seg_project: int = self._segment._project_id()  # type: ignore[union-attr]
         if not self._locks():
-            self._set_plan(None, 0, 0, -1, seg_file, seg_project, _NO_LOCK, True)
+            self._set_plan(None, 0, 0, -1, seg_file, seg_project, None, True)
             return
         handle = self._sem._handle
         if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None or handle.foreign:
@@ -707,9 +670,11 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
 
     def _set_plan(self, lock_file: Optional[bytes], dev: int, ino: int, semid: int, seg_file: bytes,
                   seg_project: int, tmp: Any, attach: bool) -> None:
-        """The one-call attach/detach plan of a System V segment (``attach``: not detach only)."""
-        self._plan = _fast.SysVAttach(lock_file, dev, ino, semid, seg_file, seg_project, os.geteuid(), self._qt < _QT66)
-        self._plan_tmp = tmp
+        """The one-call attach/detach plan of a System V segment (``attach``: not detach only);
+        ``tmp``: the ``$TMPDIR`` the lock's name was made from (``keys.environ_tmpdir()``)."""
+        tmp = None if tmp is None or lock_file is None else os.fsencode(tmp)
+        self._plan = _fast.SysVAttach(lock_file, dev, ino, semid, seg_file, seg_project, os.geteuid(),
+                                      self._qt < _QT66, tmp)
         self._plan_attach = attach
 
     def _set_fast(self, clear: bool = False) -> None:

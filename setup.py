@@ -10,8 +10,10 @@ from setuptools import Extension, setup
 CODEC = sys.version_info >= (3, 11)
 LIMITED_API = [("Py_LIMITED_API", "0x030B0000")] if CODEC else []  # else the 3.9 API qshm_fast.c sets
 EXTENSIONS = [
-    Extension("qshm_compat._fast", ["native/qshm_fast.c"], py_limited_api=True, define_macros=LIMITED_API),
-]  # the lock
+    # the lock, attach and detach: sem_* in libpthread and shm_open in librt before glibc 2.34
+    Extension("qshm_compat._fast", ["native/qshm_fast.c"], py_limited_api=True, define_macros=LIMITED_API,
+              libraries=["rt", "pthread"]),
+]
 if CODEC:
     EXTENSIONS.append(Extension("qshm_compat._codec", ["native/qshm_codec.c"], py_limited_api=True))
 

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -343,7 +344,7 @@ typedef struct {
     PyObject *last;
 } Held;
 
-static PyTypeObject *held_type, *sysv_type, *posix_type, *sysv_attach_type;
+static PyTypeObject *held_type, *sysv_type, *posix_type, *sysv_attach_type, *posix_attach_type;
 static PyObject *zero, *minus_one, *s_lock, *s_unlock;
 
 static int held_is_held(PyObject *last)
@@ -878,6 +879,116 @@ static PyType_Spec sysv_attach_spec = {
     "qshm_compat._fast.SysVAttach", sizeof(SysVAttach), 0, Py_TPFLAGS_DEFAULT, sysv_attach_slots,
 };
 
+/* --- PosixAttach: attach() and detach() of a POSIX segment (Qt >= 6.6), in one call ------- */
+
+/* The plan of a POSIX key, learned like SysVAttach's.  Qt's sequence, as the long way does it:
+ *   attach: [sem_trywait(lock)], shm_open(name, O_RDONLY or O_RDWR, 0400 or 0600), fstat: ours,
+ *           of a size > 0, mmap(MAP_SHARED) (the descriptor stays open until detach, as Qt's),
+ *           [sem_post(lock)];
+ *   detach: [sem_trywait(lock)], munmap, close, [sem_post(lock)]; Qt never unlinks on Linux.
+ * The lock is the object's fast semaphore at the time of the call (Lockable's _fastlock, a
+ * PosixLock), never one kept here: the long way may re-open it.  Anything else, or a lock held
+ * by someone (its wait may have to recover it), goes the long way, before anything changed. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *name; /* bytes: shm_open's name */
+    int locks;      /* create/attach/detach take the lock (any Qt 6.6 key that is not empty) */
+    uid_t euid;
+} PosixAttach;
+
+static int posix_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    PosixAttach *self = (PosixAttach *)op;
+    PyObject *name;
+    int locks;
+    unsigned int euid;
+    if (kwds != NULL && PyObject_Length(kwds) > 0) {
+        PyErr_SetString(PyExc_TypeError, "PosixAttach() takes no keyword arguments");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "SpI", &name, &locks, &euid))
+        return -1;
+    PyObject *old = self->name;
+    Py_INCREF(name);
+    self->name = name;
+    Py_XDECREF(old);
+    self->locks = locks;
+    self->euid = (uid_t)euid;
+    return 0;
+}
+
+static void posix_attach_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_CLEAR(((PosixAttach *)op)->name);
+    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    free_(op);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot posix_attach_slots[] = {
+    {Py_tp_doc, "PosixAttach(name, locks, euid): the plan of Lockable.attach() and detach() on POSIX."},
+    {Py_tp_init, posix_attach_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, posix_attach_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec posix_attach_spec = {
+    "qshm_compat._fast.PosixAttach", sizeof(PosixAttach), 0, Py_TPFLAGS_DEFAULT, posix_attach_slots,
+};
+
+/* The lock of a call: 1 taken (*lock set, or NULL for a key without one), 0 not (the long way). */
+static int posix_plan_lock(PosixAttach *self, PyObject *fastlock, PosixLock **lock)
+{
+    *lock = NULL;
+    if (!self->locks)
+        return 1;
+    if (fastlock == NULL || Py_TYPE(fastlock) != posix_type || posix_take_raw((PosixLock *)fastlock) != 0)
+        return 0;
+    *lock = (PosixLock *)fastlock;
+    return 1;
+}
+
+/* Qt's attach: 1 attached (address, size and descriptor set); 0 nothing done: the long way. */
+static int posix_plan_attach(PosixAttach *self, PyObject *fastlock, int readonly, void **address, size_t *size,
+                             int *fd)
+{
+    PosixLock *lock;
+    struct stat st;
+    if (!posix_plan_lock(self, fastlock, &lock))
+        return 0;
+    int done = 0;
+    *fd = shm_open(PyBytes_AsString(self->name), (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, readonly ? 0400 : 0600);
+    if (*fd != -1) {
+        if (fstat(*fd, &st) == 0 && st.st_uid == self->euid && st.st_size > 0) {
+            *address = mmap(NULL, (size_t)st.st_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+            *size = (size_t)st.st_size;
+            done = *address != MAP_FAILED;
+        }
+        if (!done)
+            close(*fd);
+    }
+    if (lock != NULL)
+        posix_give_raw(lock);
+    return done;
+}
+
+/* Qt's detach: 1 detached; 0 nothing done: the long way. */
+static int posix_plan_detach(PosixAttach *self, PyObject *fastlock, void *address, size_t size, int fd)
+{
+    PosixLock *lock;
+    if (!posix_plan_lock(self, fastlock, &lock))
+        return 0;
+    int done = munmap(address, size) == 0;
+    if (done && fd != -1)
+        close(fd);
+    if (lock != NULL)
+        posix_give_raw(lock);
+    return done;
+}
+
 /* --- Mapping: the buffer over a mapped segment ---------------------------------------- */
 
 /* What data() makes its memoryviews from: `size` bytes at `address`, no copy.  The owner unmaps
@@ -887,7 +998,6 @@ static PyType_Spec sysv_attach_spec = {
  * makes the same object with cffi. */
 
 #if Py_LIMITED_API + 0 >= 0x030B0000
-#include <sys/mman.h>
 
 typedef struct {
     PyObject_HEAD
@@ -995,8 +1105,8 @@ static PyObject *new_mapping(void *address, size_t size, PyObject **retired)
  * as the Python code sets them (_memory, _buffer, ..., and its segment's unix_key).  Anything
  * else calls the Python _attach()/_detach(), the long way, which is the specification. */
 
-static PyObject *s_attach, *s_detach, *s_unix_key, *s_removed, *s_detach_last_one, *s_lock_removed, *s_timeout,
-    *s_no_error, *empty_str, *no_error;
+static PyObject *s_attach, *s_detach, *s_unix_key, *s_fd, *s_removed, *s_detach_last_one, *s_lock_removed,
+    *s_timeout, *s_no_error, *empty_str, *no_error;
 
 /* Only the keyword timeout=None (or none at all). */
 static int no_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -1007,17 +1117,17 @@ static int no_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
         && PyUnicode_Compare(PyTuple_GetItem(kwnames, 0), s_timeout) == 0;
 }
 
-/* The segment handle's unix_key (1), or 0: not an int (the long way will tell). */
-static int segment_key(Lockable *self, long *key)
+/* The int attribute `name` of the segment handle (1), or 0: not an int (the long way will tell). */
+static int segment_long(Lockable *self, PyObject *name, long *value)
 {
-    PyObject *value = self->segment == NULL ? NULL : PyObject_GetAttr(self->segment, s_unix_key);
-    if (value == NULL) {
+    PyObject *v = self->segment == NULL ? NULL : PyObject_GetAttr(self->segment, name);
+    if (v == NULL) {
         PyErr_Clear();
         return 0;
     }
-    *key = PyLong_AsLong(value);
-    Py_DECREF(value);
-    if (*key == -1 && PyErr_Occurred()) {
+    *value = PyLong_AsLong(v);
+    Py_DECREF(v);
+    if (*value == -1 && PyErr_Occurred()) {
         PyErr_Clear();
         return 0;
     }
@@ -1032,11 +1142,36 @@ static void set_field(PyObject **field, PyObject *value)
     Py_XDECREF(old);
 }
 
+/* The plan's kind (sysv_attach_type or posix_attach_type), with the name of the segment
+ * handle's attribute that says what it holds (System V: unix_key, 0 when clean; POSIX: fd, -1
+ * when closed); NULL: no plan, or the lock is held by this object (the long way warns and goes
+ * on without taking it). */
+static PyTypeObject *plan_kind(Lockable *self, PyObject **handle_name, long *clean)
+{
+    if (self->plan == NULL || self->held == NULL || Py_TYPE(self->held) != held_type
+        || held_is_held(((Held *)self->held)->last))
+        return NULL;
+    PyTypeObject *kind = Py_TYPE(self->plan);
+    if (kind == sysv_attach_type) {
+        *handle_name = s_unix_key;
+        *clean = 0;
+        return kind;
+    }
+    if (kind == posix_attach_type) {
+        *handle_name = s_fd;
+        *clean = -1;
+        return kind;
+    }
+    return NULL;
+}
+
 static PyObject *lockable_attach(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     Lockable *self = (Lockable *)op;
     int readonly = 0;
-    long key;
+    long handle;
+    PyObject *handle_name;
+    long clean;
     if (nargs == 1 && PyLong_Check(args[0])) { /* AccessMode is an IntEnum: ReadOnly 0, ReadWrite 1 */
         long mode = PyLong_AsLong(args[0]);
         if (mode != 0 && mode != 1) {
@@ -1047,29 +1182,46 @@ static PyObject *lockable_attach(PyObject *op, PyObject *const *args, Py_ssize_t
     }
     else if (nargs != 0)
         goto long_way;
-    if (!no_timeout(args, nargs, kwnames) || self->plan == NULL || Py_TYPE(self->plan) != sysv_attach_type
-        || self->memory != Py_None || self->plan_attach != Py_True || !segment_key(self, &key) || key != 0)
+    PyTypeObject *kind = plan_kind(self, &handle_name, &clean);
+    if (kind == NULL || !no_timeout(args, nargs, kwnames) || self->memory != Py_None || self->plan_attach != Py_True
+        || !segment_long(self, handle_name, &handle) || handle != clean)
         goto long_way;
     if (no_error == NULL && (no_error = PyObject_GetAttr((PyObject *)Py_TYPE(op), s_no_error)) == NULL)
         return NULL;
     void *address;
     size_t size;
-    key_t seg_key;
-    if (!plan_attach((SysVAttach *)self->plan, readonly, &address, &size, &seg_key))
-        goto long_way;
+    if (kind == sysv_attach_type) {
+        key_t key;
+        if (!plan_attach((SysVAttach *)self->plan, readonly, &address, &size, &key))
+            goto long_way;
+        handle = (long)key;
+    }
+    else {
+        int fd;
+        if (!posix_plan_attach((PosixAttach *)self->plan, self->fastlock, readonly, &address, &size, &fd))
+            goto long_way;
+        handle = fd;
+    }
     PyObject *addr = PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)address);
-    PyObject *size_obj = PyLong_FromSize_t(size), *key_obj = PyLong_FromLong((long)seg_key);
+    PyObject *size_obj = PyLong_FromSize_t(size), *handle_obj = PyLong_FromLong(handle);
     PyObject *retired = NULL, *buffer = addr == NULL ? NULL : new_mapping(address, size, &retired);
-    if (buffer == NULL || size_obj == NULL || key_obj == NULL || PyObject_SetAttr(self->segment, s_unix_key, key_obj) < 0) {
-        shmdt(address); /* nothing recorded yet: as if never attached */
+    if (buffer == NULL || size_obj == NULL || handle_obj == NULL
+        || PyObject_SetAttr(self->segment, handle_name, handle_obj) < 0) {
+        /* nothing recorded yet: as if never attached */
+        if (kind == sysv_attach_type)
+            shmdt(address);
+        else {
+            munmap(address, size);
+            close((int)handle);
+        }
         Py_XDECREF(addr);
         Py_XDECREF(size_obj);
-        Py_XDECREF(key_obj);
+        Py_XDECREF(handle_obj);
         Py_XDECREF(retired);
         Py_XDECREF(buffer);
         return NULL;
     }
-    Py_DECREF(key_obj);
+    Py_DECREF(handle_obj);
     Py_INCREF(addr);
     set_field(&self->memory, addr);
     set_field(&self->addr, addr);
@@ -1090,19 +1242,28 @@ long_way:
 static PyObject *lockable_detach(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     Lockable *self = (Lockable *)op;
-    long key;
+    long handle;
+    PyObject *handle_name;
+    long clean;
+    PyTypeObject *kind = plan_kind(self, &handle_name, &clean);
     /* A buffer held by nobody else: no view is left that would need the mapping retired. */
-    if (nargs != 0 || !no_timeout(args, nargs, kwnames) || self->plan == NULL || Py_TYPE(self->plan) != sysv_attach_type
-        || self->memory == NULL || self->memory == Py_None || self->buffer == NULL || Py_REFCNT(self->buffer) != 1
-        || self->held == NULL || Py_TYPE(self->held) != held_type || self->addr == NULL || !PyLong_Check(self->addr)
-        || !segment_key(self, &key))
+    if (kind == NULL || nargs != 0 || !no_timeout(args, nargs, kwnames) || self->memory == NULL
+        || self->memory == Py_None || self->buffer == NULL || Py_REFCNT(self->buffer) != 1 || self->addr == NULL
+        || !PyLong_Check(self->addr) || self->size == NULL || !PyLong_Check(self->size)
+        || !segment_long(self, handle_name, &handle))
         goto long_way;
     unsigned long long address = PyLong_AsUnsignedLongLong(self->addr);
-    if (address == (unsigned long long)-1 && PyErr_Occurred()) {
+    size_t size = PyLong_AsSize_t(self->size);
+    if (PyErr_Occurred()) {
         PyErr_Clear();
         goto long_way;
     }
-    int done = plan_detach((SysVAttach *)self->plan, (void *)(uintptr_t)address, (key_t)key, (Held *)self->held);
+    int done;
+    if (kind == sysv_attach_type)
+        done = plan_detach((SysVAttach *)self->plan, (void *)(uintptr_t)address, (key_t)handle, (Held *)self->held);
+    else
+        done = posix_plan_detach((PosixAttach *)self->plan, self->fastlock, (void *)(uintptr_t)address, size,
+                                 (int)handle) ? 1 : -1;
     if (done < 0)
         goto long_way;
     Py_INCREF(Py_None);
@@ -1113,7 +1274,7 @@ static PyObject *lockable_detach(PyObject *op, PyObject *const *args, Py_ssize_t
     set_field(&self->size, zero);
     if (done == 0) /* the last one out, under the lock: the removal, the long way */
         return PyObject_CallMethodObjArgs(op, s_detach_last_one, NULL);
-    if (PyObject_SetAttr(self->segment, s_unix_key, zero) < 0)
+    if (PyObject_SetAttr(self->segment, handle_name, kind == sysv_attach_type ? zero : minus_one) < 0)
         return NULL;
     if (done >= 3) { /* the segment, its key file and the lock are gone */
         PyObject *r;
@@ -1265,13 +1426,14 @@ static int fast_exec(PyObject *module)
     s_attach = PyUnicode_InternFromString("_attach");
     s_detach = PyUnicode_InternFromString("_detach");
     s_unix_key = PyUnicode_InternFromString("unix_key");
+    s_fd = PyUnicode_InternFromString("fd");
     s_removed = PyUnicode_InternFromString("removed");
     s_detach_last_one = PyUnicode_InternFromString("_detach_last_one");
     s_lock_removed = PyUnicode_InternFromString("_lock_removed");
     s_timeout = PyUnicode_InternFromString("timeout");
     s_no_error = PyUnicode_InternFromString("NoError");
     empty_str = PyUnicode_FromString("");
-    if (s_attach == NULL || s_detach == NULL || s_unix_key == NULL || s_removed == NULL || s_detach_last_one == NULL
+    if (s_attach == NULL || s_detach == NULL || s_unix_key == NULL || s_fd == NULL || s_removed == NULL || s_detach_last_one == NULL
         || s_lock_removed == NULL || s_timeout == NULL || s_no_error == NULL || empty_str == NULL)
         return -1;
 #endif
@@ -1279,7 +1441,8 @@ static int fast_exec(PyObject *module)
         || add_type(module, "PosixLock", &posix_spec, &posix_type) < 0
         || add_type(module, "Held", &held_spec, &held_type) < 0
         || add_type(module, "Lockable", &lockable_spec, NULL) < 0
-        || add_type(module, "SysVAttach", &sysv_attach_spec, &sysv_attach_type) < 0)
+        || add_type(module, "SysVAttach", &sysv_attach_spec, &sysv_attach_type) < 0
+        || add_type(module, "PosixAttach", &posix_attach_spec, &posix_attach_type) < 0)
         return -1;
 #if Py_LIMITED_API + 0 >= 0x030B0000
     if (add_type(module, "Mapping", &mapping_spec, &mapping_type) < 0)

@@ -45,7 +45,14 @@ from ._plain import fast as _fast
 from .errors import SEM_TO_SHM, AccessMode, QtVersion, SemaphoreAccessMode, SharedMemoryError, shm_error
 from .exceptions import IpcError, LockTimeoutError
 from .keys import QNativeIpcKey
-from .semaphore import NATIVE_KEY_QT, QSystemSemaphore, SysVSemaphoreHandle, _copy_key, _describe_sysv
+from .semaphore import (
+    NATIVE_KEY_QT,
+    PosixSemaphoreHandle,
+    QSystemSemaphore,
+    SysVSemaphoreHandle,
+    _copy_key,
+    _describe_sysv,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -455,6 +462,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if self._sem._modify(1, None, held):
             return True
         held.extend(_FREE)  # the semaphore is gone: nothing is held any more
+        self._set_fast(clear=True)  # and its error fails the next initKey: the long way
         self._set_error(SharedMemoryError.LockError, f"{_QSM}::unlock: unable to unlock")
         return False
 
@@ -644,12 +652,19 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         """After an attach() or create(): what the next attach()/detach() (and, after a
         create(), the next create()) can do in one call.
 
-        Only System V segments of ours and locks that are ours to use unchanged; a foreign one
-        goes the long way with its checks.  A lock that this object owns is removed and re-made
-        by Qt 5's re-key on every attach (the long way mirrors that): then only detach() is
-        done in one call."""
+        Only segments of ours and locks that are ours to use unchanged; a foreign one goes the
+        long way with its checks.  A lock that this object owns is removed and re-made by Qt 5's
+        re-key on every attach (the long way mirrors that): then only detach() is done in one
+        call.  POSIX (Qt 6.6 and later, whose attach leaves a lock of the same key alone): the
+        lock is the fast semaphore bound at the time of each call."""
         self._plan = None
-        if _fast is None or self._allow_foreign or self._segment.kind != "sysv":
+        if _fast is None or self._allow_foreign:
+            return
+        if self._segment.kind == "posix":
+            handle = self._sem._handle
+            if self._qt >= _QT66 and isinstance(handle, PosixSemaphoreHandle) and handle.sem is not None:
+                self._plan = _fast.PosixAttach(_memory.encode_name(self.nativeKey()), self._locks(), os.geteuid())
+                self._plan_attach = True
             return
         seg_file = os.fsencode(self.nativeKey())
         seg_project: int = self._segment._project_id()  # type: ignore[union-attr]
@@ -715,6 +730,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         held.extend(map(not_, starmap(self._give, _NO_ARGS)))
         if held[0] is not True and not self._sem._modify(1, None, held):
             held.extend(_FREE)
+            self._set_fast(clear=True)  # the lock's error now fails initKey: the long way
 
     def _lock_failed(self, function: str, timeout: Optional[float]) -> None:
         """Qt's LockError "<function>: unable to lock", saying more when our timeout ran out."""

@@ -276,6 +276,9 @@ def new():
         shm = QSharedMemory()
         shm.setNativeKey(key)
         return shm
+    if protocol == "posix":
+        from qshm_compat import QNativeIpcKey
+        return QSharedMemory(QNativeIpcKey(key, QNativeIpcKey.Type.PosixRealtime))
     return QSharedMemory(key, qt_version="6.11" if protocol == "qt6" else "5.15")
 
 def state(shm):
@@ -381,18 +384,22 @@ def run_attach_scenario(protocol: str, key: str, phase: str, plain: bool) -> Dic
     return run_script(ATTACH_SCENARIO, plain, protocol, key, phase)
 
 
-@pytest.mark.parametrize("protocol", ["qt5", "qt6", "native"])
+@pytest.mark.parametrize("protocol", ["qt5", "qt6", "native", "posix"])
 def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, tmp_path) -> None:
-    """The same attach/detach cycles, lock contention, vanished segment and last-one-out removal
-    on both paths, against a real Qt peer that created the segment: identical reports, and the
-    one-call path really ran (its plan was learned) on the fast side only."""
-    peer = spawn("pyqt6" if protocol == "qt6" else "cpp-qt5")
+    """The same attach/detach cycles, lock contention, vanished segment and (System V)
+    last-one-out removal on both paths, against a real Qt peer that created the segment:
+    identical reports, and the one-call path really ran (its plan was learned) on the fast side
+    only."""
+    peer = spawn("pyqt6" if protocol in ("qt6", "posix") else "cpp-qt5")
     key = f"qshm plan {secrets.token_hex(6)}"
     if protocol == "native":
         key = str(tmp_path / f"qshm_plan_{secrets.token_hex(4)}")
         with open(key, "w"):
             pass
         peer.ok("native", native=key)
+    elif protocol == "posix":
+        key = f"/qshm_plan_{secrets.token_hex(6)}"
+        peer.ok("ipckey", mode="native", key=key, type="posix")
     else:
         peer.ok("key", key=key)
     try:
@@ -413,12 +420,16 @@ def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, 
             rows = held[False]["rows"]
             assert rows[:7] == [True, True, True, True, True, True, [True, 64, 0, ""]]
             assert rows[8:10] == [True, False] and rows[10][2] == int(QSharedMemory.LockError)
-        peer.ok("detach")  # the last one out: the segment is gone
+        peer.ok("detach")  # the last one out: the segment is gone (POSIX: Qt never unlinks it)
+        if protocol == "posix":
+            assert posix.shm_unlink(key)
         gone = {plain: run_attach_scenario(protocol, key, "gone", plain) for plain in (False, True)}
         assert gone[False].pop("planned") is False  # nothing was ever attached: no plan
         gone[True].pop("planned")
         assert gone[False] == gone[True]
         assert gone[False]["rows"][0] is False and gone[False]["rows"][1][2] == int(QSharedMemory.NotFound)
+        if protocol == "posix":
+            return  # create/detach cycles and the last one out's removal are System V's
         if protocol != "native":
             creates = {plain: run_attach_scenario(protocol, key + " c", "creates", plain) for plain in (False, True)}
             assert creates[False].pop("planned") is True and creates[True].pop("planned") is False

@@ -13,8 +13,11 @@
  *   handlers: True when taken, False when the timeout ran out, OSError for anything else.
  * Held: a lock's state, the one-item deque the Python code records it in.
  * Lockable: the base class of QSharedMemory; its lock() and unlock() take and give the fast
- *   semaphore and record it in Held in one call, else call the Python _lock()/_unlock().
- * SysVAttach: attach() and detach() of a System V segment as one call each.
+ *   semaphore and record it in Held in one call, else call the Python _lock()/_unlock(); its
+ *   attach() and detach() do the call's system calls in one C call when the object has a plan,
+ *   else call the Python _attach()/_detach().  The state these four touch is Lockable's.
+ * SysVAttach, PosixAttach: the plans of attach() and detach(), learned from the last attach
+ *   done the long way (System V; POSIX of Qt 6.6 and later).
  * sysv_create(): create() of a System V segment whose lock is to be made anew, as one call.
  * Mapping: the buffer data() makes its memoryviews from.
  *
@@ -64,6 +67,15 @@ static double monotonic_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The end of every dealloc here: free the object, then its reference to its (heap) type. */
+static void free_object(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    free_(op);
+    Py_DECREF(tp);
 }
 
 /* --- System V ---------------------------------------------------------------------------- */
@@ -385,11 +397,8 @@ static PyObject *held_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static void held_dealloc(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
     Py_CLEAR(((Held *)op)->last);
-    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_(op);
-    Py_DECREF(tp);
+    free_object(op);
 }
 
 static PyObject *held_extend(PyObject *op, PyObject *iterable)
@@ -471,7 +480,6 @@ typedef struct {
 
 static void lockable_dealloc(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
     Lockable *self = (Lockable *)op;
     Py_CLEAR(self->held);
     Py_CLEAR(self->fastlock);
@@ -486,9 +494,7 @@ static void lockable_dealloc(PyObject *op)
     Py_CLEAR(self->readonly);
     Py_CLEAR(self->error);
     Py_CLEAR(self->error_string);
-    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_(op);
-    Py_DECREF(tp);
+    free_object(op);
 }
 
 /* 1: taken and recorded; 0: not done here (take the long way). */
@@ -658,7 +664,7 @@ static PyType_Spec lockable_spec = {
 /* --- SysVAttach: attach() and detach() of a System V segment, the usual case, in one call -- */
 
 /* What a QSharedMemory learned from its last attach() the long way, kept so that the next
- * attach() and detach() can do Qt's sequence of system calls in one C call:
+ * attach() and detach() (Lockable's, below) can do Qt's sequence of system calls in one C call:
  *
  *   attach: [lstat(lock key file): the same file, ours, as when keyed (Qt 5 re-keys its lock on
  *           every attach)] semop(lock -1, undo; and "is 0 now", so a count other than 1 goes the
@@ -676,8 +682,8 @@ static PyType_Spec lockable_spec = {
  * removed, another key) does the shmget, as Qt does.
  *
  * Anything else (the lock taken by someone, a file or segment changed or gone, an error) undoes
- * what this call did and returns None (attach) or -1 (detach) before anything is changed for
- * anyone else: the caller then takes the long way, which waits, re-keys and sets Qt's errors.
+ * what this call did and returns 0 (plan_attach) or -1 (plan_detach) before anything is changed
+ * for anyone else: the caller then takes the long way, which waits, re-keys and sets Qt's errors.
  * No Python code runs inside, so a signal handler cannot come between the lock's take and give.
  * semid -1: a key without a lock (Qt 5's native keys). */
 
@@ -736,13 +742,10 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
 
 static void sysv_attach_dealloc(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
     Py_CLEAR(((SysVAttach *)op)->lock_file);
     Py_CLEAR(((SysVAttach *)op)->seg_file);
     Py_CLEAR(((SysVAttach *)op)->tmp);
-    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_(op);
-    Py_DECREF(tp);
+    free_object(op);
 }
 
 static int lock_try(int semid)
@@ -920,11 +923,8 @@ static int posix_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
 
 static void posix_attach_dealloc(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
     Py_CLEAR(((PosixAttach *)op)->name);
-    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_(op);
-    Py_DECREF(tp);
+    free_object(op);
 }
 
 static PyType_Slot posix_attach_slots[] = {
@@ -1032,7 +1032,6 @@ static int mapping_init(PyObject *op, PyObject *args, PyObject *kwds)
 static void mapping_dealloc(PyObject *op)
 {
     Mapping *self = (Mapping *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     if (self->retired != NULL && PyList_Size(self->retired) > 0 && PyList_GetItem(self->retired, 0) == Py_True) {
         long page = sysconf(_SC_PAGESIZE);
         Py_ssize_t length = self->size > 0 ? (self->size + page - 1) / page * page : page;
@@ -1040,9 +1039,7 @@ static void mapping_dealloc(PyObject *op)
     }
     PyErr_Clear();
     Py_CLEAR(self->retired);
-    freefunc free_ = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    free_(op);
-    Py_DECREF(tp);
+    free_object(op);
 }
 
 static int mapping_getbuffer(PyObject *op, Py_buffer *view, int flags)

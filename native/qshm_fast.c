@@ -2,10 +2,10 @@
  *
  * Written against Python's limited API (abi3), so the module ships in the same wheel for every
  * Python the wheel's tag allows (setup.py picks the newest limited API that tag permits; built
- * for 3.9/3.10 it lacks Mapping and uses METH_VARARGS).  cffi stays the binding for everything
- * else, and the Python code stays the specification: every type here does the usual case only
- * and hands anything else to the Python path (QSHM_PLAIN=1 turns all of it off), and
- * tests/test_fast_paths.py runs both against real Qt peers and compares them.
+ * for 3.9/3.10 it lacks Mapping and the C attach()/detach(), and uses METH_VARARGS).  cffi stays
+ * the binding for everything else, and the Python code stays the specification: every type here
+ * does the usual case only and hands anything else to the Python path (QSHM_PLAIN=1 turns all
+ * of it off), and tests/test_fast_paths.py runs both against real Qt peers and compares them.
  *
  * SysVLock(semid), PosixLock(address of a sem_t): take()/give() of one lock semaphore (semop
  *   -1/+1 with SEM_UNDO; sem_trywait and sem_post), 0 when done and -1 when not (errno

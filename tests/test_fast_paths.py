@@ -468,6 +468,75 @@ def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, 
         peer.close()
 
 
+# attach() and detach() are C methods when a plan exists: every form of their arguments, and the
+# calls around them that change what they may do, as the plain path answers them.  argv: family,
+# key of a segment a Qt peer made.
+ARGUMENT_FORMS = r'''
+import json, sys, warnings
+from qshm_compat import QNativeIpcKey, QSharedMemory
+warnings.simplefilter("ignore")  # "already locked", as Qt warns
+family, key = sys.argv[1:3]
+if family == "posix":
+    shm = QSharedMemory(QNativeIpcKey(key, QNativeIpcKey.Type.PosixRealtime))
+else:
+    shm = QSharedMemory(key)
+
+def state():
+    return [shm.isAttached(), shm.size(), int(shm.error()), shm.errorString()]
+
+def raised(call, *args):
+    try:
+        return call(*args)
+    except Exception as exc:
+        return type(exc).__name__
+
+rows = [shm.attach(), state(), shm.detach(), shm.detach(), state()]  # the plan is learned here
+planned = shm._plan is not None
+rows += [shm.attach(0), state(), shm.data().readonly, shm.detach()]
+rows += [shm.attach(True), state(), shm.attach(), state(), shm.detach()]
+rows += [shm.attach(mode=QSharedMemory.ReadOnly), state(), shm.detach(timeout=None)]
+rows += [shm.attach(timeout=None), state(), shm.detach(timeout=1.0)]
+rows += [raised(shm.attach, 5), raised(shm.attach, None), raised(shm.attach, 1, 2), state()]
+rows += [shm.lock(), shm.attach(), state(), shm.detach(), shm.unlock()]  # held by us: the long way
+rows += [shm.attach(), state()]
+view = shm.data()
+rows += [shm.detach(), len(view), state()]  # a view left over: the long way retires the mapping
+del view
+rows += [shm.attach(), shm.detach(), raised(shm.detach, 1), state()]
+shm.close()
+print(json.dumps({"plain": __import__("qshm_compat")._plain.PLAIN, "planned": planned, "rows": rows}))
+'''
+
+
+@pytest.mark.parametrize("family", ["sysv", "posix"])
+def test_attach_detach_argument_forms_match_the_plain_path(family: str, spawn) -> None:
+    """Positional, keyword, bool and int modes, timeouts, bad arguments, the lock held by the
+    caller and a view left over: the C methods answer as the Python ones, on a real Qt peer's
+    segment (C++ Qt 5 for System V, PyQt6 for POSIX)."""
+    if family == "posix":
+        key = f"/qshm_forms_{secrets.token_hex(6)}"
+        peer = spawn("pyqt6")
+        peer.ok("ipckey", mode="native", key=key, type="posix")
+    else:
+        key = f"qshm forms {secrets.token_hex(6)}"
+        peer = spawn("cpp-qt5")
+        peer.ok("key", key=key)
+    try:
+        peer.ok("create", size=64)
+        reports = {plain: run_script(ARGUMENT_FORMS, plain, family, key) for plain in (False, True)}
+        assert reports[False].pop("planned") is True and reports[True].pop("planned") is False
+        assert reports[False] == reports[True]
+        rows = reports[False]["rows"]
+        assert rows[:5] == [True, [True, 64, 0, ""], True, False, [False, 0, 0, ""]]
+        assert rows[7] is True  # attach(0) is ReadOnly
+        assert rows[20:24] == ["ValueError", "ValueError", "TypeError", [False, 0, 0, ""]]
+        peer.ok("detach")
+    finally:
+        peer.close()
+        if family == "posix":
+            posix.shm_unlink(key)
+
+
 def test_segment_created_in_one_call_is_a_qt_peers(spawn) -> None:
     """create() done in one C call (the second create of an object), seen by a real Qt 5 peer:
     it attaches, reads what we wrote and writes back under the same lock; the last one out

@@ -78,6 +78,19 @@ static void free_object(PyObject *op)
     Py_DECREF(tp);
 }
 
+/* acquire()'s timeout in seconds, made a time a timespec can hold: a negative one (or NaN) is
+ * 0 (one try), one beyond a year is a year (the caller's own loop goes on waiting); -1 with an
+ * exception set: not a number. */
+static double wait_seconds(PyObject *arg)
+{
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(timeout > 0))
+        return 0;
+    return timeout > 31536000.0 ? 31536000.0 : timeout;
+}
+
 /* --- System V ---------------------------------------------------------------------------- */
 
 static int sysv_init(PyObject *self, PyObject *args, PyObject *kwds)
@@ -138,11 +151,9 @@ static PyObject *sysv_give(PyObject *op, PyObject *unused)
 static PyObject *sysv_acquire(PyObject *op, PyObject *arg)
 {
     SysVLock *self = (SysVLock *)op;
-    double timeout = PyFloat_AsDouble(arg);
-    if (timeout == -1.0 && PyErr_Occurred())
-        return NULL;
+    double timeout = wait_seconds(arg);
     if (timeout < 0)
-        timeout = 0;
+        return NULL;
     double deadline = monotonic_now() + timeout;
     for (;;) {
         double left = deadline - monotonic_now();
@@ -268,15 +279,13 @@ static PyObject *posix_give(PyObject *op, PyObject *unused)
 static PyObject *posix_acquire(PyObject *op, PyObject *arg)
 {
     PosixLock *self = (PosixLock *)op;
-    double timeout = PyFloat_AsDouble(arg);
-    if (timeout == -1.0 && PyErr_Occurred())
+    double timeout = wait_seconds(arg);
+    if (timeout < 0)
         return NULL;
     if (self->sem == NULL) {
         errno = EINVAL;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    if (timeout < 0)
-        timeout = 0;
     /* sem_timedwait takes an absolute CLOCK_REALTIME deadline, fixed once. */
     struct timespec now, deadline;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -357,7 +366,7 @@ typedef struct {
 } Held;
 
 static PyTypeObject *held_type, *sysv_type, *posix_type, *sysv_attach_type, *posix_attach_type;
-static PyObject *zero, *minus_one, *s_lock, *s_unlock;
+static PyObject *zero, *minus_one, *s_lock, *s_unlock, *s_timeout;
 
 static int held_is_held(PyObject *last)
 {
@@ -498,14 +507,18 @@ static void lockable_dealloc(PyObject *op)
 }
 
 /* 1: taken and recorded; 0: not done here (take the long way). */
-static int lockable_take(Lockable *self)
+static int lockable_take(Lockable *self, int wait)
 {
     PyObject *held = self->held, *lock = self->fastlock;
     int r;
     if (held == NULL || lock == NULL || Py_TYPE(held) != held_type || held_is_held(((Held *)held)->last))
         return 0;
-    if (Py_TYPE(lock) == sysv_type)
-        r = sysv_take_raw((SysVLock *)lock);
+    if (Py_TYPE(lock) == sysv_type) {
+        SysVLock *sysv = (SysVLock *)lock;
+        r = wait ? sysv_take_raw(sysv) : sysv_op(sysv->semid, -1, IPC_NOWAIT);
+        if (r == 0)
+            sysv->held = 1;
+    }
     else if (Py_TYPE(lock) == posix_type)
         r = posix_take_raw((PosixLock *)lock);
     else
@@ -574,9 +587,35 @@ static PyObject *call_long_way_fast(PyObject *op, PyObject *name, PyObject *cons
     return result;
 }
 
+/* lock(timeout): None waits in C (System V; POSIX never waits here); a finite number >= 0
+ * only takes a free lock here, the long way does any wait, with its timeout.  0: the long way. */
+static int lock_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int *wait)
+{
+    PyObject *timeout;
+    if (nargs + (kwnames == NULL ? 0 : PyTuple_Size(kwnames)) > 1)
+        return 0;
+    if (kwnames != NULL && PyUnicode_Compare(PyTuple_GetItem(kwnames, 0), s_timeout) != 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    timeout = nargs + (kwnames == NULL ? 0 : 1) == 0 ? Py_None : args[0];
+    *wait = timeout == Py_None;
+    if (*wait)
+        return 1;
+    if (PyBool_Check(timeout) || !(PyFloat_Check(timeout) || PyLong_Check(timeout)))
+        return 0;
+    double seconds = PyFloat_AsDouble(timeout);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return seconds >= 0.0 && seconds <= 1e300; /* not NaN, not infinite */
+}
+
 static PyObject *lockable_lock(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (kwnames == NULL && (nargs == 0 || (nargs == 1 && args[0] == Py_None)) && lockable_take((Lockable *)op))
+    int wait;
+    if (lock_timeout(args, nargs, kwnames, &wait) && lockable_take((Lockable *)op, wait))
         Py_RETURN_TRUE;
     return call_long_way_fast(op, s_lock, args, nargs, kwnames);
 }
@@ -587,7 +626,7 @@ static PyObject *lockable_lock(PyObject *op, PyObject *args, PyObject *kwds)
     Py_ssize_t nargs = PyTuple_Size(args);
     if ((kwds == NULL || PyObject_Length(kwds) == 0)
         && (nargs == 0 || (nargs == 1 && PyTuple_GetItem(args, 0) == Py_None))
-        && lockable_take((Lockable *)op))
+        && lockable_take((Lockable *)op, 1))
         Py_RETURN_TRUE;
     return call_long_way(op, s_lock, args, kwds);
 }
@@ -1103,7 +1142,7 @@ static PyObject *new_mapping(void *address, size_t size, PyObject **retired)
  * else calls the Python _attach()/_detach(), the long way, which is the specification. */
 
 static PyObject *s_attach, *s_detach, *s_unix_key, *s_fd, *s_removed, *s_detach_last_one, *s_lock_removed,
-    *s_timeout, *s_no_error, *empty_str, *no_error;
+    *s_no_error, *empty_str, *no_error;
 
 /* Only the keyword timeout=None (or none at all). */
 static int no_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -1417,7 +1456,8 @@ static int fast_exec(PyObject *module)
     minus_one = PyLong_FromLong(-1);
     s_lock = PyUnicode_InternFromString("_lock");
     s_unlock = PyUnicode_InternFromString("_unlock");
-    if (zero == NULL || minus_one == NULL || s_lock == NULL || s_unlock == NULL)
+    s_timeout = PyUnicode_InternFromString("timeout");
+    if (zero == NULL || minus_one == NULL || s_lock == NULL || s_unlock == NULL || s_timeout == NULL)
         return -1;
 #if Py_LIMITED_API + 0 >= 0x030B0000
     s_attach = PyUnicode_InternFromString("_attach");
@@ -1427,11 +1467,10 @@ static int fast_exec(PyObject *module)
     s_removed = PyUnicode_InternFromString("removed");
     s_detach_last_one = PyUnicode_InternFromString("_detach_last_one");
     s_lock_removed = PyUnicode_InternFromString("_lock_removed");
-    s_timeout = PyUnicode_InternFromString("timeout");
     s_no_error = PyUnicode_InternFromString("NoError");
     empty_str = PyUnicode_FromString("");
     if (s_attach == NULL || s_detach == NULL || s_unix_key == NULL || s_fd == NULL || s_removed == NULL || s_detach_last_one == NULL
-        || s_lock_removed == NULL || s_timeout == NULL || s_no_error == NULL || empty_str == NULL)
+        || s_lock_removed == NULL || s_no_error == NULL || empty_str == NULL)
         return -1;
 #endif
     if (add_type(module, "SysVLock", &sysv_spec, &sysv_type) < 0

@@ -848,6 +848,7 @@ class QSystemSemaphore:
         return self._handle.sem if self._handle is not None else None
 
     def _modify(self, count: int, timeout: Optional[float], into: Any = None) -> bool:
+        timeout = wait_timeout(timeout)
         handle = self._handle
         self._timed_out = False
         if handle is None:
@@ -874,6 +875,20 @@ class QSystemSemaphore:
         if self._legacy_key:
             return repr(self._legacy_key)
         return repr(self._ipc_key.toString())
+
+
+def wait_timeout(timeout: object) -> Optional[float]:
+    """A lock wait's ``timeout`` checked: None (wait as Qt does; so is an infinite one), or a
+    number of seconds (one at most 0 tries once).  Anything else raises, before any waiting: a
+    ``TypeError`` for what is not a number, a ``ValueError`` for NaN."""
+    if timeout is None:
+        return None
+    if not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    seconds = float(timeout)  # OverflowError for an int beyond any float
+    if seconds != seconds:
+        raise ValueError("timeout must be a number of seconds or None, not NaN")
+    return None if seconds == float("inf") else seconds
 
 
 def _copy_key(key: QNativeIpcKey) -> QNativeIpcKey:

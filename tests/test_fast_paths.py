@@ -72,6 +72,14 @@ else:
     step("lock_timed", lambda: shm.lock(timeout=1.0))
     out["state_timed"] = lock_state()
     step("unlock_timed", lambda: shm.unlock())
+    timed = []  # the other forms of a timeout: each takes a free lock (or fails) as the long way
+    for timeout in ([0], [2], [0.5], [-1.0], [float("nan")], [float("inf")], [True], ["1"], [10**400]):
+        try:
+            timed.append([repr(timeout), shm.lock(*timeout), shm._locked_by_me, shm.unlock()])
+        except Exception as exc:
+            timed.append([repr(timeout), type(exc).__name__, shm._locked_by_me])
+    timed.append([shm.lock(timeout=3), shm.lock(timeout=0.1), shm.unlock(), shm.unlock()])
+    out["timed"] = timed
     step("detach", lambda: shm.detach())
     step("detach_again", lambda: shm.detach())
     missing = QSharedMemory(k if family == "sysv" else k)

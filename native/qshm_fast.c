@@ -365,7 +365,7 @@ typedef struct {
     PyObject *last;
 } Held;
 
-static PyTypeObject *held_type, *sysv_type, *posix_type, *sysv_attach_type, *posix_attach_type;
+static PyTypeObject *held_type, *sysv_type, *posix_type, *sysv_attach_type, *posix_attach_type, *lockable_type;
 static PyObject *zero, *minus_one, *s_lock, *s_unlock, *s_timeout;
 
 static int held_is_held(PyObject *last)
@@ -1424,7 +1424,30 @@ made_lock_only:
     return Py_BuildValue("(iiiKK)", 1, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino);
 }
 
+/* bind_methods(cls): give cls, a subclass of Lockable, descriptors of Lockable's C methods of
+ * its own.  CPython's specialized calls of a C method (3.11: PRECALL_*_METHOD_DESCRIPTOR_*) take
+ * their fast path only when the object's type is exactly the method's class, so on a subclass
+ * every lock()/unlock()/attach()/detach() took the generic, slower call. */
+static PyObject *fast_bind_methods(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, lockable_type)) {
+        PyErr_SetString(PyExc_TypeError, "bind_methods() takes a subclass of Lockable");
+        return NULL;
+    }
+    for (PyMethodDef *def = lockable_methods; def->ml_name != NULL; def++) {
+        PyObject *descr = PyDescr_NewMethod((PyTypeObject *)cls, def);
+        if (descr == NULL || PyObject_SetAttrString(cls, def->ml_name, descr) < 0) {
+            Py_XDECREF(descr);
+            return NULL;
+        }
+        Py_DECREF(descr);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef fast_functions[] = {
+    {"bind_methods", fast_bind_methods, METH_O,
+     "bind_methods(cls): cls's own descriptors of Lockable's C methods (see qshm_fast.c)."},
     {"sysv_create", fast_sysv_create, METH_VARARGS,
      "sysv_create(lock_file, segment_file, size, lock_project, segment_project): see qshm_fast.c."},
     {NULL, NULL, 0, NULL},
@@ -1476,7 +1499,7 @@ static int fast_exec(PyObject *module)
     if (add_type(module, "SysVLock", &sysv_spec, &sysv_type) < 0
         || add_type(module, "PosixLock", &posix_spec, &posix_type) < 0
         || add_type(module, "Held", &held_spec, &held_type) < 0
-        || add_type(module, "Lockable", &lockable_spec, NULL) < 0
+        || add_type(module, "Lockable", &lockable_spec, &lockable_type) < 0
         || add_type(module, "SysVAttach", &sysv_attach_spec, &sysv_attach_type) < 0
         || add_type(module, "PosixAttach", &posix_attach_spec, &posix_attach_type) < 0)
         return -1;

@@ -782,6 +782,10 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             self._memory, self._buffer, self._size = memory, buffer, size  # still mapped
             raise
 
+if _fast is not None:
+    _fast.bind_methods(QSharedMemory)  # lock(), unlock(), attach(), detach(): called the fast way
+
+
 class _SysVSegment:
     """The System V side of one ``QSharedMemory``: key file, ``key_t``, segment id."""
 

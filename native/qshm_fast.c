@@ -19,6 +19,7 @@
  * SysVAttach, PosixAttach: the plans of attach() and detach(), learned from the last attach
  *   done the long way (System V; POSIX of Qt 6.6 and later).
  * sysv_create(): create() of a System V segment whose lock is to be made anew, as one call.
+ * bind_methods(cls): Lockable's C methods as cls's own (CPython specializes their calls then).
  * Mapping: the buffer data() makes its memoryviews from.
  *
  * A semaphore is taken and its state recorded in the same C call, with no Python code in

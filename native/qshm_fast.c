@@ -80,8 +80,8 @@ static void free_object(PyObject *op)
 }
 
 /* acquire()'s timeout in seconds, made a time a timespec can hold: a negative one (or NaN) is
- * 0 (one try), one beyond a year is a year (the caller's own loop goes on waiting); -1 with an
- * exception set: not a number. */
+ * 0 (one try), one beyond a year is a year (semaphore.py makes an infinite one None first);
+ * -1 with an exception set: not a number. */
 static double wait_seconds(PyObject *arg)
 {
     double timeout = PyFloat_AsDouble(arg);

@@ -143,8 +143,8 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._take: Any = _no_fast
         self._give: Any = _no_fast
         self._retired: List[bool] = [False]  # mapped_buffer's flag for the current mapping
-        # attach()/detach() in one C call (a _fast.SysVAttach), learned from the last attach()
-        # the long way; None: the long way.
+        # attach()/detach() in one C call (a _fast.SysVAttach or PosixAttach), learned from the
+        # last attach() the long way; None: the long way.
         self._plan: Any = None
         self._plan_attach = False  # the plan may attach (not only detach)
         # create() in one call: (lock key file, segment key file, their ftok project ids,
@@ -781,6 +781,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         except BaseException:
             self._memory, self._buffer, self._size = memory, buffer, size  # still mapped
             raise
+
 
 if _fast is not None:
     _fast.bind_methods(QSharedMemory)  # lock(), unlock(), attach(), detach(): called the fast way

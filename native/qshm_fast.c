@@ -18,7 +18,7 @@
  *   else call the Python _attach()/_detach().  The state these four touch is Lockable's.
  * SysVAttach, PosixAttach: the plans of attach() and detach(), learned from the last attach
  *   done the long way (System V; POSIX of Qt 6.6 and later).
- * sysv_create(): create() of a System V segment whose lock is to be made anew, as one call.
+ * sysv_create(): create() of a System V segment under the lock its owner kept, as one call.
  * bind_methods(cls): Lockable's C methods as cls's own (CPython specializes their calls then).
  * Mapping: the buffer data() makes its memoryviews from.
  *
@@ -689,7 +689,10 @@ static PyMemberDef lockable_members[] = {
 
 static PyType_Slot lockable_slots[] = {
     {Py_tp_doc, "The base of QSharedMemory: lock(), unlock(), attach() and detach() in C (see native/qshm_fast.c)."},
-    {Py_tp_new, PyType_GenericNew},
+    /* No Py_tp_new: object's own, which (3.11+) gives a Python subclass's instances their
+     * attributes inline, so that CPython's specialized loads of them and of methods
+     * (LOAD_ATTR_INSTANCE_VALUE, LOAD_METHOD_WITH_VALUES) apply; with PyType_GenericNew every
+     * instance got a dictionary, and the slower loads. */
     {Py_tp_dealloc, lockable_dealloc},
     {Py_tp_methods, lockable_methods},
     {Py_tp_members, lockable_members},
@@ -739,6 +742,7 @@ typedef struct {
     uid_t euid;
     int shmid; /* what shmget(key) gave last, or -1 */
     PyObject *tmp; /* bytes or NULL: $TMPDIR when the lock's name was made (a lock only) */
+    int keep_lock; /* the lock is the object's own: the last one out leaves it to its close() */
 } SysVAttach;
 
 static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
@@ -746,13 +750,14 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
     SysVAttach *self = (SysVAttach *)op;
     PyObject *lock_file, *seg_file, *tmp;
     unsigned long long dev, ino;
-    int semid, project_id, recheck;
+    int semid, project_id, recheck, keep_lock = 0;
     unsigned int euid;
     if (kwds != NULL && PyObject_Length(kwds) > 0) {
         PyErr_SetString(PyExc_TypeError, "SysVAttach() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OKKiSiIpO", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid, &recheck, &tmp))
+    if (!PyArg_ParseTuple(args, "OKKiSiIpO|p", &lock_file, &dev, &ino, &semid, &seg_file, &project_id, &euid, &recheck,
+                          &tmp, &keep_lock))
         return -1;
     if ((lock_file != Py_None && !PyBytes_Check(lock_file)) || (tmp != Py_None && !PyBytes_Check(tmp))) {
         PyErr_SetString(PyExc_TypeError, "SysVAttach(): the lock key file and $TMPDIR are bytes or None");
@@ -776,6 +781,7 @@ static int sysv_attach_init(PyObject *op, PyObject *args, PyObject *kwds)
     self->project_id = project_id;
     self->euid = (uid_t)euid;
     self->recheck = recheck && lock_file != Py_None;
+    self->keep_lock = keep_lock && lock_file != Py_None;
     self->shmid = -1;
     return 0;
 }
@@ -870,7 +876,9 @@ static int plan_attach(SysVAttach *self, int readonly, void **address, size_t *s
  * 2 detached, but the segment could not be looked at (the long way's detach() then returns
  * False too); 3 / 4 detached as the last one out, which removed the segment, its key file (4:
  * the key file was not there any more, so detach() returns False, as the long way's does) and
- * the lock (its key file first, if still the one it was keyed from); 0 detached as the last one
+ * the lock (its key file first, if still the one it was keyed from); 5 / 6 the same, but the
+ * lock is the object's own (keep_lock) and stays, given back, as Qt's owner keeps it until it
+ * goes; 0 detached as the last one
  * out, but the segment could not be removed: the lock is held (recorded in `held`) for the long
  * way to go on; -1 nothing done: take the long way. */
 static int plan_detach(SysVAttach *self, void *address, key_t key, Held *held)
@@ -898,6 +906,10 @@ static int plan_detach(SysVAttach *self, void *address, key_t key, Held *held)
         done = unlink(PyBytes_AsString(self->seg_file)) == 0 ? 3 : 4;
         if (self->semid == -1)
             return done;
+        if (self->keep_lock) {
+            lock_give(self->semid);
+            return done + 2;
+        }
         const char *lock_file = PyBytes_AsString(self->lock_file);
         if (lstat(lock_file, &st) == 0 && st.st_dev == self->lock_dev && st.st_ino == self->lock_ino)
             unlink(lock_file);
@@ -1313,20 +1325,60 @@ static PyObject *lockable_detach(PyObject *op, PyObject *const *args, Py_ssize_t
         return PyObject_CallMethodObjArgs(op, s_detach_last_one, NULL);
     if (PyObject_SetAttr(self->segment, handle_name, kind == sysv_attach_type ? zero : minus_one) < 0)
         return NULL;
-    if (done >= 3) { /* the segment, its key file and the lock are gone */
+    if (done >= 3) { /* the segment and its key file are gone, and the lock (3, 4) */
         PyObject *r;
-        if (PyObject_SetAttr(self->segment, s_removed, Py_True) < 0
-            || (r = PyObject_CallMethodObjArgs(op, s_lock_removed, NULL)) == NULL)
+        if (PyObject_SetAttr(self->segment, s_removed, Py_True) < 0)
             return NULL;
-        Py_DECREF(r);
+        if (done <= 4) {
+            if ((r = PyObject_CallMethodObjArgs(op, s_lock_removed, NULL)) == NULL)
+                return NULL;
+            Py_DECREF(r);
+        }
     }
-    return PyBool_FromLong(done == 1 || done == 3);
+    return PyBool_FromLong(done == 1 || done == 3 || done == 5);
 long_way:
     return call_long_way_fast(op, s_detach, args, nargs, kwnames);
 }
 #endif
 
-/* --- sysv_create: create() of a System V segment and its lock, the usual case, in one call -- */
+/* --- sysv_create: create() of a System V segment under its owner's lock, in one call -------- */
+
+/* Under the lock: the segment key file (O_EXCL), its ftok key, shmget(IPC_CREAT | IPC_EXCL),
+ * shmat, shmctl(IPC_STAT), as Qt's create() and attach() (which does its shmget again).  0 done;
+ * -1 failed, and what it made is removed again. */
+static int make_segment(const char *seg_file, size_t size, int project, void **addr, struct shmid_ds *ds,
+                        key_t *seg_key)
+{
+    struct stat st;
+    int fd = open(seg_file, O_EXCL | O_CREAT | O_RDWR | O_CLOEXEC, 0640);
+    if (fd == -1)
+        return -1;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        unlink(seg_file);
+        return -1;
+    }
+    close(fd);
+    *seg_key = ftok_of(&st, project);
+    int shmid = shmget(*seg_key, size, 0600 | IPC_CREAT | IPC_EXCL);
+    if (shmid == -1) {
+        unlink(seg_file);
+        return -1;
+    }
+    *addr = shmat(shmid, NULL, 0);
+    if (*addr == (void *)-1) {
+        shmctl(shmid, IPC_RMID, NULL);
+        unlink(seg_file);
+        return -1;
+    }
+    if (shmctl(shmid, IPC_STAT, ds) != 0) {
+        shmdt(*addr);
+        shmctl(shmid, IPC_RMID, NULL);
+        unlink(seg_file);
+        return -1;
+    }
+    return 0;
+}
 
 /* create(size) of a string key whose lock semaphore does not exist (the state after the last
  * one out removed it, or a fresh key): Qt's sequence with our checks, as the long way does it:
@@ -1346,83 +1398,35 @@ union fast_semun {
     unsigned short *array;
 };
 
+/* sysv_create(lock_file, dev, ino, semid, segment_file, size, segment_project): create() by
+ * the owner of a lock that is still there (Qt's owner keeps its lock after its last detach):
+ * lstat(lock key file): still the file the lock was keyed from, lstat(segment key file): none,
+ * semop(lock -1, undo; and "is 0 now"), make_segment, semop(lock +1).  Qt's create() removes
+ * that lock and makes a new one of the same name (and count); ours stays, so a process holding
+ * it keeps its exclusion, and the cycle makes one key file, not two.  (address, size, segment
+ * key), or None: nothing was done (the lock held by someone, a file changed, any error); the
+ * long way does it all. */
 static PyObject *fast_sysv_create(PyObject *module, PyObject *args)
 {
     const char *lock_file, *seg_file;
+    unsigned long long dev, ino;
+    int semid, seg_project;
     Py_ssize_t size;
-    int lock_project, seg_project;
     struct stat st;
     struct shmid_ds ds;
-    union fast_semun arg;
-    if (!PyArg_ParseTuple(args, "yynii", &lock_file, &seg_file, &size, &lock_project, &seg_project))
+    if (!PyArg_ParseTuple(args, "yKKiyni", &lock_file, &dev, &ino, &semid, &seg_file, &size, &seg_project))
         return NULL;
-    if (size <= 0 || lstat(seg_file, &st) == 0 || errno != ENOENT)
+    if (size <= 0 || lstat(lock_file, &st) != 0 || st.st_dev != (dev_t)dev || st.st_ino != (ino_t)ino)
         Py_RETURN_NONE;
-    int fd = open(lock_file, O_EXCL | O_CREAT | O_RDWR | O_CLOEXEC, 0640);
-    if (fd == -1)
+    if (lstat(seg_file, &st) == 0 || errno != ENOENT || lock_try(semid) != 0)
         Py_RETURN_NONE;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        unlink(lock_file);
+    void *addr;
+    key_t seg_key;
+    int made = make_segment(seg_file, (size_t)size, seg_project, &addr, &ds, &seg_key);
+    lock_give(semid);
+    if (made != 0)
         Py_RETURN_NONE;
-    }
-    close(fd);
-    dev_t dev = st.st_dev;
-    ino_t ino = st.st_ino;
-    key_t lock_key = ftok_of(&st, lock_project);
-    int semid = semget(lock_key, 1, 0600 | IPC_CREAT | IPC_EXCL);
-    if (semid == -1) {
-        /* EEXIST: another process made the semaphore of our new file first (it owns the file
-         * with it now, as the long way's handle() has it): the file is not ours to remove. */
-        if (errno != EEXIST)
-            unlink(lock_file);
-        Py_RETURN_NONE;
-    }
-    arg.val = 1;
-    if (semctl(semid, 0, SETVAL, arg) != 0) {
-        semctl(semid, 0, IPC_RMID);
-        unlink(lock_file);
-        Py_RETURN_NONE;
-    }
-    if (stat(lock_file, &st) != 0 || st.st_dev != dev || st.st_ino != ino) {
-        semctl(semid, 0, IPC_RMID); /* the file was taken away meanwhile: it is not ours now */
-        Py_RETURN_NONE;
-    }
-    if (sysv_op(semid, -1, IPC_NOWAIT) != 0) /* someone took the new lock already */
-        return Py_BuildValue("(iiiKK)", 1, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino);
-    fd = open(seg_file, O_EXCL | O_CREAT | O_RDWR | O_CLOEXEC, 0640);
-    if (fd == -1)
-        goto made_lock_only;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        unlink(seg_file);
-        goto made_lock_only;
-    }
-    close(fd);
-    key_t seg_key = ftok_of(&st, seg_project);
-    int shmid = shmget(seg_key, (size_t)size, 0600 | IPC_CREAT | IPC_EXCL);
-    if (shmid == -1) {
-        unlink(seg_file);
-        goto made_lock_only;
-    }
-    void *addr = shmat(shmid, NULL, 0);
-    if (addr == (void *)-1) {
-        shmctl(shmid, IPC_RMID, NULL);
-        unlink(seg_file);
-        goto made_lock_only;
-    }
-    if (shmctl(shmid, IPC_STAT, &ds) != 0) {
-        shmdt(addr);
-        shmctl(shmid, IPC_RMID, NULL);
-        unlink(seg_file);
-        goto made_lock_only;
-    }
-    sysv_op(semid, 1, 0);
-    return Py_BuildValue("(iiiKKKKi)", 0, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino,
-                         (unsigned long long)(uintptr_t)addr, (unsigned long long)ds.shm_segsz, (int)seg_key);
-made_lock_only:
-    sysv_op(semid, 1, 0);
-    return Py_BuildValue("(iiiKK)", 1, semid, (int)lock_key, (unsigned long long)dev, (unsigned long long)ino);
+    return Py_BuildValue("(KKi)", (unsigned long long)(uintptr_t)addr, (unsigned long long)ds.shm_segsz, (int)seg_key);
 }
 
 /* bind_methods(cls): give cls, a subclass of Lockable, descriptors of Lockable's C methods of
@@ -1450,7 +1454,7 @@ static PyMethodDef fast_functions[] = {
     {"bind_methods", fast_bind_methods, METH_O,
      "bind_methods(cls): cls's own descriptors of Lockable's C methods (see qshm_fast.c)."},
     {"sysv_create", fast_sysv_create, METH_VARARGS,
-     "sysv_create(lock_file, segment_file, size, lock_project, segment_project): see qshm_fast.c."},
+     "sysv_create(lock_file, dev, ino, semid, segment_file, size, segment_project): see qshm_fast.c."},
     {NULL, NULL, 0, NULL},
 };
 

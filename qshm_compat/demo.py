@@ -217,5 +217,5 @@ def run(key: Optional[str], hold: Optional[float] = None) -> int:
     if left:
         print(f"{me}: left behind: {', '.join(left)}", file=sys.stderr)
         return 1
-    print(f"{me}: detached; the last one out removed the segment, its lock semaphore and both key files")
+    print(f"{me}: closed; the segment, its lock semaphore and both key files are gone")
     return status

@@ -51,17 +51,14 @@ from .semaphore import (
     QSystemSemaphore,
     SysVSemaphoreHandle,
     _copy_key,
-    _describe_sysv,
 )
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import deque
-    from functools import partial
     from typing import Any, List, Optional, Tuple, TypeAlias, Union, cast
 else:  # the C types themselves: importing collections, functools (and typing) costs import time
     from _collections import deque
-    from _functools import partial
 
     def cast(_type: object, value: object) -> object:
         return value
@@ -292,42 +289,37 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
                 self._unlock_internally()
 
     def _create_in_one_call(self, plan: Tuple[bytes, bytes, int, int, object], size: int) -> Optional[bool]:
-        """create() in one C call (``_fast.sysv_create``) when the lock is to be made anew, as
-        after the last one out removed it: None when not done (the long way does it all)."""
+        """create() in one C call (``_fast.sysv_create``) by the owner of a lock kept since its
+        last detach, as Qt's owner keeps it: None when not done (the long way does it all).
+
+        Qt's create() removes that lock and makes one of the same name anew; we use it as it is
+        (the C call checks that its key file is still the one it was keyed from), so a process
+        holding it keeps its exclusion, and the cycle makes one key file, not two."""
         handle = self._sem._handle
-        lock_file, seg_file, lock_project, seg_project, tmp = plan
         if (
             not isinstance(handle, SysVSemaphoreHandle)
-            or handle.sem is not None
-            or handle.created_semaphore
-            or handle.created_file
+            or handle.sem is None
+            or not (handle.created_semaphore and handle.created_file)
+            or handle.foreign
+            or handle.file_id is None
+            or self._fastlock is None
             or self._held[0] == 0
             or self._segment.unix_key != 0
-            or tmp != _tmpdir()
-            or (self._qt < _QT66 and self._sem._legacy_key != self._ipc_key.legacyKey())
         ):
             return None
-        got = _fast.sysv_create(lock_file, seg_file, size, lock_project, seg_project)
+        lock_file, seg_file, _, seg_project, tmp = plan
+        if tmp != _tmpdir() or (self._qt < _QT66 and self._sem._legacy_key != self._ipc_key.legacyKey()):
+            return None
+        semid = handle.sem.semid
+        got = _fast.sysv_create(lock_file, *handle.file_id, semid, seg_file, size, seg_project)
         if got is None:
             return None
-        # The lock semaphore and its key file were made: this object owns them, as Qt's
-        # creator does (what the long way's handle() and _own_lock() record).
-        semid, lock_key = got[1], got[2]
-        handle.unix_key = lock_key
-        handle.file_id = (got[3], got[4])
-        handle.sem = sysv.Semaphore(semid, partial(_describe_sysv, handle.file_name, lock_key))
-        handle.created_file = handle.created_semaphore = True
-        handle.foreign = False
-        self._sem._clear_error()
-        self._set_fast()
-        if got[0] == 1:  # the lock only: the segment the long way, from taking the lock on
-            return self._create_locked(size, AccessMode.ReadWrite, None)
-        self._segment.unix_key = got[7]
+        self._segment.unix_key = got[2]
         self._set_error(SharedMemoryError.NoError, "")
-        self._mapped(got[5], got[6], False, got[5])
+        self._mapped(got[0], got[1], False, got[0])
         # What _learn_plan(created=True) finds, known here; Qt 5 re-keys (removes and re-makes)
-        # the lock this object now owns on attach, so there only detach() is done in one call.
-        self._set_plan(lock_file, got[3], got[4], semid, seg_file, seg_project, tmp, self._qt >= _QT66)
+        # the lock this object owns on attach, so there only detach() is done in one call.
+        self._set_plan(lock_file, *handle.file_id, semid, seg_file, seg_project, tmp, self._qt >= _QT66, True)
         return True
 
     def _attach(
@@ -618,14 +610,19 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             handle.repair()
 
     def _remove_lock(self) -> None:
-        """The last one out removed the segment, under the lock: remove the lock too.
+        """The last one out removed the segment, under the lock: remove the lock too, unless
+        it is this object's own.
 
-        Its owner (the creator) may be gone, or unable to take it when it went, and nobody else
-        would ever remove it.  We hold it, so nobody is inside; waiters see it removed and make
-        a new one (as they do when Qt's owner removes it), with the key file, which goes first.
+        Another object's lock: its owner (the creator) may be gone, or unable to take it when
+        it went, and nobody else would ever remove it.  We hold it, so nobody is inside; waiters
+        see it removed and make a new one (as they do when Qt's owner removes it), with the key
+        file, which goes first.  This object's own lock stays, as Qt's owner keeps it: its
+        close() removes it, and its next create() uses it again rather than making a new one.
         """
         handle = self._sem._handle
         if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None:
+            return
+        if handle.created_semaphore and handle.created_file:
             return
         sem = handle.sem
         self._lock_removed()
@@ -678,18 +675,20 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             return
         lock_file = os.fsencode(handle.file_name)
         tmp = _tmpdir()
+        own = handle.created_semaphore and handle.created_file
         self._set_plan(lock_file, *handle.file_id, handle.sem.semid, seg_file, seg_project, tmp,
-                       self._qt >= _QT66 or not handle.created_semaphore)
+                       self._qt >= _QT66 or not handle.created_semaphore, own)
         if created and handle.legacy and self._create_plan is None:
             self._create_plan = (lock_file, seg_file, handle.project_id, seg_project, tmp)
 
     def _set_plan(self, lock_file: Optional[bytes], dev: int, ino: int, semid: int, seg_file: bytes,
-                  seg_project: int, tmp: Any, attach: bool) -> None:
+                  seg_project: int, tmp: Any, attach: bool, own: bool = False) -> None:
         """The one-call attach/detach plan of a System V segment (``attach``: not detach only);
-        ``tmp``: the ``$TMPDIR`` the lock's name was made from (``keys.environ_tmpdir()``)."""
+        ``tmp``: the ``$TMPDIR`` the lock's name was made from (``keys.environ_tmpdir()``);
+        ``own``: the lock is this object's, and the last one out leaves it (``_remove_lock``)."""
         tmp = None if tmp is None or lock_file is None else os.fsencode(tmp)
         self._plan = _fast.SysVAttach(lock_file, dev, ino, semid, seg_file, seg_project, os.geteuid(),
-                                      self._qt < _QT66, tmp)
+                                      self._qt < _QT66, tmp, own)
         self._plan_attach = attach
 
     def _set_fast(self, clear: bool = False) -> None:

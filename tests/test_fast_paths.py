@@ -334,6 +334,8 @@ elif phase == "creates":
         files = [shm.nativeKey(), lock_file()]
         rows.append([shm.detach(), state(shm), [os.path.exists(f) for f in files if f]])
     rows.append([shm.create(0), state(shm), shm.create(-1), state(shm)])
+    shm.close()  # the owner goes: its lock and key file with it
+    rows.append([os.path.exists(f) for f in files])
     out["rows"] = rows
 elif phase == "gone":
     out["rows"] = [shm.attach(), state(shm), shm.attach(), state(shm), planned()]
@@ -448,8 +450,19 @@ def test_attach_detach_in_one_call_matches_the_plain_path(protocol: str, spawn, 
                 assert rows[3 * i + 1][:2] == [False, [False, 0, int(QSharedMemory.AlreadyExists),
                                                        "QSharedMemory::create: already exists"]]
                 assert rows[3 * i + 1][2:] == [True, (b"c%d" % i).hex()]
-                assert rows[3 * i + 2] == [True, [False, 0, 0, ""], [False, False]]  # all removed
+                # The segment and its key file are removed; the lock, ours, stays as Qt's owner's
+                # does (below), and the next create() uses it.
+                assert rows[3 * i + 2] == [True, [False, 0, 0, ""], [False, True]]
             assert rows[12][0] is False and rows[12][1][2] == int(QSharedMemory.InvalidSize)
+            assert rows[13] == [False, False]  # close() removed the lock and its key file
+            # What the Qt peer does as the last one out of a segment it made: the same.
+            qt_segment = peer.ok("key", key=key + " q")["nativeKey"]
+            qt_lock = qt_segment.replace("qipc_sharedmemory_", "qipc_systemsem_")
+            peer.ok("create", size=64)
+            peer.ok("detach")
+            assert os.path.exists(qt_lock) and not os.path.exists(qt_segment)
+            peer.ok("destroy")
+            assert not os.path.exists(qt_lock)
             last = {plain: run_attach_scenario(protocol, key, "last", plain) for plain in (False, True)}
             assert last[False].pop("planned") is True
             last[True].pop("planned")
@@ -546,9 +559,10 @@ def test_attach_detach_argument_forms_match_the_plain_path(family: str, spawn) -
 
 
 def test_segment_created_in_one_call_is_a_qt_peers(spawn) -> None:
-    """create() done in one C call (the second create of an object), seen by a real Qt 5 peer:
-    it attaches, reads what we wrote and writes back under the same lock; the last one out
-    removes everything (on the plain path the same test runs the long way)."""
+    """create() done in one C call (the second create of an object, under the lock it kept),
+    seen by a real Qt 5 peer: it attaches, reads what we wrote and writes back under the same
+    lock; the last one out removes the segment, and close() the lock (on the plain path the
+    same test runs the long way)."""
     key = f"qshm create {secrets.token_hex(6)}"
     peer = spawn("cpp-qt5")
     shm = QSharedMemory(key)
@@ -568,7 +582,12 @@ def test_segment_created_in_one_call_is_a_qt_peers(spawn) -> None:
         assert shm.lock(timeout=5) and bytes(shm.constData()[:4]) == b"qt5!" and shm.unlock()
         peer.ok("detach")
         assert shm.detach()
-        assert not os.path.exists(shm.nativeKey()) and not os.path.exists(lock_file)
+        # The last one out removed the segment and its key file; the lock is ours and stays
+        # until we go, as a Qt creator's does.
+        assert not os.path.exists(shm.nativeKey()) and os.path.exists(lock_file)
+        assert shm.create(64) and shm.detach()  # again in one call, under the same lock
+        shm.close()
+        assert not os.path.exists(lock_file)
     finally:
         shm.close()
         peer.close()

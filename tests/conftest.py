@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
@@ -30,6 +31,13 @@ SESSION_TMPDIR = tempfile.mkdtemp(prefix="qshm-tests-")
 os.chmod(SESSION_TMPDIR, 0o1777)  # like /tmp: the other-user tests need it
 os.environ["TMPDIR"] = SESSION_TMPDIR
 tempfile.tempdir = None
+
+# A run started in the background of a script (`bash tests/run.sh &`) has SIGINT ignored, and every
+# process it starts inherits that: the tests that end a hold with Ctrl-C (SIGINT), or raise
+# KeyboardInterrupt by it, would then wait out their timeouts.  A handler of our own is not
+# inherited across exec: the children get SIGINT's default back, and Python its KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config: pytest.Config) -> List[str]:

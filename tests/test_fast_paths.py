@@ -591,3 +591,49 @@ def test_segment_created_in_one_call_is_a_qt_peers(spawn) -> None:
     finally:
         shm.close()
         peer.close()
+
+
+def test_attach_where_the_last_detach_left_or_elsewhere(spawn) -> None:
+    """The one-call attach asks shmat for the address the last detach left (the kernel refuses
+    it if the range is taken): when something else took that range meanwhile, attach() still
+    maps the segment, elsewhere, and reads and writes what a real Qt 5 peer sees, on both paths.
+    (Which call mapped it is not visible here: a refused address falls back to shmat(NULL), and
+    a failed one-call attach to the long way.)"""
+    import ctypes
+    import mmap
+
+    key = f"qshm again {secrets.token_hex(6)}"
+    peer = spawn("cpp-qt5")
+    peer.ok("key", key=key)
+    peer.ok("create", size=mmap.PAGESIZE)
+    peer.ok("write", hex=b"qt5 wrote".hex())
+    shm = QSharedMemory(key)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    map_fixed_noreplace = 0x100000  # Linux 4.17+: fails rather than replacing a mapping
+    try:
+        addresses = []
+        for _ in range(3):  # the first attach learns the plan; then one call each
+            assert shm.attach(), shm.errorString()
+            assert bytes(shm.constData()[:9]) == b"qt5 wrote"
+            addresses.append(shm._addr)
+            assert shm.detach()
+        assert (shm._plan is not None) is not PLAIN_RUN
+        assert addresses[1] == addresses[2]  # mapped again where it was
+        taken = libc.mmap(addresses[2], mmap.PAGESIZE, mmap.PROT_READ,
+                          mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | map_fixed_noreplace, -1, 0)
+        assert taken == addresses[2], os.strerror(ctypes.get_errno())
+        try:
+            assert shm.attach(), shm.errorString()
+            assert shm._addr != taken
+            assert bytes(shm.constData()[:9]) == b"qt5 wrote"
+            shm.data()[:4] = b"ours"
+            assert peer.ok("read", length=4)["hex"] == b"ours".hex()
+            assert shm.detach()
+        finally:
+            libc.munmap(taken, mmap.PAGESIZE)
+    finally:
+        shm.close()
+        peer.close()

@@ -1388,24 +1388,6 @@ static int make_segment(const char *seg_file, size_t size, int project, void **a
     return 0;
 }
 
-/* create(size) of a string key whose lock semaphore does not exist (the state after the last
- * one out removed it, or a fresh key): Qt's sequence with our checks, as the long way does it:
- * lstat(segment key file) finds nothing; the lock's key file (O_CREAT|O_EXCL, 0640), its ftok
- * key (glibc's formula over fstat of the new file), semget(IPC_CREAT|IPC_EXCL, 0600),
- * SETVAL 1, stat: still the file it was keyed from; semop(-1, undo, no wait); the segment's key
- * file, shmget(size, IPC_CREAT|IPC_EXCL, 0600), shmat, shmctl(IPC_STAT); semop(+1).
- *
- * Returns None when nothing was made (the long way then does it all, with Qt's errors);
- * (1, semid, lock key, dev, ino) when the lock was made (and is owned by the caller, not held)
- * but the segment was not (everything of the segment undone): the long way goes on from
- * taking the lock; (0, semid, lock key, dev, ino, address, size, segment key) when done. */
-
-union fast_semun {
-    int val;
-    struct semid_ds *buf;
-    unsigned short *array;
-};
-
 /* sysv_create(lock_file, dev, ino, semid, segment_file, size, segment_project): create() by
  * the owner of a lock that is still there (Qt's owner keeps its lock after its last detach):
  * lstat(lock key file): still the file the lock was keyed from, lstat(segment key file): none,

@@ -144,9 +144,9 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         # last attach() the long way; None: the long way.
         self._plan: Any = None
         self._plan_attach = False  # the plan may attach (not only detach)
-        # create() in one call: (lock key file, segment key file, their ftok project ids,
+        # create() in one call: (lock key file, segment key file, the segment's ftok project id,
         # $TMPDIR), learned from a create() the long way; None: the long way.
-        self._create_plan: Optional[Tuple[bytes, bytes, int, int, object]] = None
+        self._create_plan: Optional[Tuple[bytes, bytes, int, object]] = None
         self._addr = 0  # the mapping's address as an int, for the plan's detach
         self._sem = QSystemSemaphore(None, qt_version=self._qt)
         # Qt 6.6+ starts the lock with an empty key of DefaultTypeForOs (POSIX on Linux), so the
@@ -288,7 +288,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             if not mine and self._held[0] == 0:
                 self._unlock_internally()
 
-    def _create_in_one_call(self, plan: Tuple[bytes, bytes, int, int, object], size: int) -> Optional[bool]:
+    def _create_in_one_call(self, plan: Tuple[bytes, bytes, int, object], size: int) -> Optional[bool]:
         """create() in one C call (``_fast.sysv_create``) by the owner of a lock kept since its
         last detach, as Qt's owner keeps it: None when not done (the long way does it all).
 
@@ -307,7 +307,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             or self._segment.unix_key != 0
         ):
             return None
-        lock_file, seg_file, _, seg_project, tmp = plan
+        lock_file, seg_file, seg_project, tmp = plan
         if tmp != _tmpdir() or (self._qt < _QT66 and self._sem._legacy_key != self._ipc_key.legacyKey()):
             return None
         semid = handle.sem.semid
@@ -679,7 +679,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         self._set_plan(lock_file, *handle.file_id, handle.sem.semid, seg_file, seg_project, tmp,
                        self._qt >= _QT66 or not handle.created_semaphore, own)
         if created and handle.legacy and self._create_plan is None:
-            self._create_plan = (lock_file, seg_file, handle.project_id, seg_project, tmp)
+            self._create_plan = (lock_file, seg_file, seg_project, tmp)
 
     def _set_plan(self, lock_file: Optional[bytes], dev: int, ino: int, semid: int, seg_file: bytes,
                   seg_project: int, tmp: Any, attach: bool, own: bool = False) -> None:

@@ -91,6 +91,12 @@ class SysVSemaphoreHandle:
         self.allow_foreign = True
         self.foreign = False  # the semaphore in use belongs to another user (never repaired)
 
+    @property
+    def owned(self) -> bool:
+        """This object made the semaphore and its key file, as Qt's owner (which removes both
+        when it goes, and keeps them until then)."""
+        return self.created_semaphore and self.created_file
+
     def describe(self) -> str:
         if self.unix_key != -1:
             return f"System V semaphore key 0x{self.unix_key & 0xFFFFFFFF:08x}, key file {self.file_name}"

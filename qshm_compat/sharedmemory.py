@@ -299,7 +299,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if (
             not isinstance(handle, SysVSemaphoreHandle)
             or handle.sem is None
-            or not (handle.created_semaphore and handle.created_file)
+            or not handle.owned
             or handle.foreign
             or handle.file_id is None
             or self._fastlock is None
@@ -622,7 +622,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         handle = self._sem._handle
         if not isinstance(handle, SysVSemaphoreHandle) or handle.sem is None:
             return
-        if handle.created_semaphore and handle.created_file:
+        if handle.owned:
             return
         sem = handle.sem
         self._lock_removed()
@@ -675,9 +675,8 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
             return
         lock_file = os.fsencode(handle.file_name)
         tmp = _tmpdir()
-        own = handle.created_semaphore and handle.created_file
         self._set_plan(lock_file, *handle.file_id, handle.sem.semid, seg_file, seg_project, tmp,
-                       self._qt >= _QT66 or not handle.created_semaphore, own)
+                       self._qt >= _QT66 or not handle.created_semaphore, handle.owned)
         if created and handle.legacy and self._create_plan is None:
             self._create_plan = (lock_file, seg_file, seg_project, tmp)
 

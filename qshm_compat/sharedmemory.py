@@ -311,7 +311,7 @@ class QSharedMemory(_LockBase):  # type: ignore[misc]
         if tmp != _tmpdir() or (self._qt < _QT66 and self._sem._legacy_key != self._ipc_key.legacyKey()):
             return None
         semid = handle.sem.semid
-        got = _fast.sysv_create(lock_file, *handle.file_id, semid, seg_file, size, seg_project)
+        got = _fast.sysv_create(lock_file, *handle.file_id, semid, seg_file, size, seg_project, self)
         if got is None:
             return None
         self._segment.unix_key = got[2]

@@ -637,3 +637,64 @@ def test_attach_where_the_last_detach_left_or_elsewhere(spawn) -> None:
     finally:
         shm.close()
         peer.close()
+
+
+def _mapped(page: int) -> bool:
+    """Whether the page at this address is mapped in this process (by anything)."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            start, end = (int(x, 16) for x in line.split(maxsplit=1)[0].split("-"))
+            if start <= page < end:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("family", ["sysv", "posix"])
+def test_one_call_detach_guards_the_range_for_the_next_attach(family: str, spawn) -> None:
+    """The one-call detach keeps the address and maps a PROT_NONE page of the object's own on each
+    free side of the range (see Placement in native/qshm_fast.c), so that the next attach fills the
+    range between two mappings; the plain path maps nothing.  The segment stays a real Qt peer's
+    (C++ Qt 5 for System V, PyQt6 for POSIX), read and written in place after each attach, and
+    close() unmaps the guards again."""
+    import mmap
+
+    page = mmap.PAGESIZE
+    size, length = 3 * page + 100, 4 * page  # a size that is not whole pages
+    if family == "posix":
+        key = f"/qshm_guard_{secrets.token_hex(6)}"
+        peer = spawn("pyqt6")
+        peer.ok("ipckey", mode="native", key=key, type="posix")
+        shm = QSharedMemory(QNativeIpcKey(key, QNativeIpcKey.Type.PosixRealtime))
+    else:
+        key = f"qshm guard {secrets.token_hex(6)}"
+        peer = spawn("cpp-qt5")
+        peer.ok("key", key=key)
+        shm = QSharedMemory(key)
+    try:
+        peer.ok("create", size=size)
+        assert shm.attach(), shm.errorString()  # the long way: learns the plan
+        address = shm._addr
+        assert shm.detach()
+        # what was on each side before any one-call detach (the long way's detach maps nothing)
+        sides = {"below": address - page, "above": address + length}
+        was = {name: _mapped(at) for name, at in sides.items()}
+        for round_ in range(3):
+            assert shm.attach(), shm.errorString()
+            assert shm._addr == address  # mapped again where the last detach left
+            assert bytes(shm.constData()[:2]) == (b"\0\0" if round_ == 0 else b"r%d" % (round_ - 1))
+            shm.data()[:2] = b"r%d" % round_
+            assert peer.ok("read", length=2)["hex"] == (b"r%d" % round_).hex()
+            assert shm.detach()
+        assert (shm._plan is not None) is not PLAIN_RUN
+        assert not any(_mapped(at) for at in range(address, address + length, page))
+        now = {name: _mapped(at) for name, at in sides.items()}
+        assert now == (was if PLAIN_RUN else {"below": True, "above": True})
+        shm.close()  # (which may unmap a neighbour too: the POSIX lock's page, say)
+        guarded = [name for name in sides if not was[name]]
+        assert not any(_mapped(sides[name]) for name in guarded), f"close() left the guard {guarded}"
+        peer.ok("detach")
+    finally:
+        shm.close()
+        peer.close()
+        if family == "posix":
+            posix.shm_unlink(key)

@@ -9,11 +9,11 @@ The protocol follows Qt 5.15.8 / 6.4.2 ``src/corelib/kernel/qsystemsemaphore*.cp
 6.11.2 ``src/corelib/ipc/qsystemsemaphore*.cpp`` (spec §4.3, §5.2):
 
 * System V: the key file is created ``O_CREAT|O_EXCL`` 0640, the semaphore is
-  ``semget(ftok(file, proj), 1, 0600|IPC_CREAT|IPC_EXCL)`` (else opened; ``proj`` is ``'Q'``, or
-  the key type from Qt 6.6), a new or ``Create``-mode semaphore is set to the initial value,
-  ``acquire``/``release`` are ``semop`` with ``SEM_UNDO``, a removed semaphore is made again and
-  the operation retried, and the process that created it (or opened it with ``Create``) removes
-  it and its key file when the object goes.
+  ``semget(ftok(file, proj), 1, 0600|IPC_CREAT|IPC_EXCL)`` (else opened, without Qt's
+  ``IPC_CREAT``; ``proj`` is ``'Q'``, or the key type from Qt 6.6), a new or ``Create``-mode
+  semaphore is set to the initial value, ``acquire``/``release`` are ``semop`` with
+  ``SEM_UNDO``, a removed semaphore is made again and the operation retried, and the process
+  that created it (or opened it with ``Create``) removes it and its key file when the object goes.
 * POSIX: ``sem_open(name, O_CREAT|O_EXCL, 0600, initial)``; on EEXIST ``Create`` unlinks and
   re-makes it and ``Open`` opens it; the creator unlinks it when the object goes.
 """
@@ -132,13 +132,7 @@ class SysVSemaphoreHandle:
             # its handle alive in a reference cycle.
             name = partial(_describe_sysv, self.file_name, self.unix_key)
             try:
-                try:
-                    semid = sysv.sem_get(self.unix_key, True, name)
-                    # A semaphore this call made: it owns it, and the key file with it (Qt
-                    # removes a key file left over from a crash this way).
-                    self.created_semaphore = self.created_file = True
-                except FileExistsError:
-                    semid = sysv.sem_get(self.unix_key, False, name)
+                semid = self._semget(name)
                 if self.is_lock:
                     # After semget, so that where Qt fails (EACCES) its own error stands.
                     self._check_owners(semid, name())
@@ -168,6 +162,29 @@ class SysVSemaphoreHandle:
                 self.created_semaphore = self.created_file = False
                 self.remove_file_and(sem)
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
+
+    def _semget(self, name: sysv.Name) -> int:
+        """Make the semaphore of ``unix_key`` (then this object owns it, and the key file with
+        it, as Qt removes a key file left over from a crash), else open the one there.
+
+        Qt opens with ``semget(IPC_CREAT)`` once ``IPC_EXCL`` said it exists: if the last one out
+        removes it in between, that call makes a new one that nobody owns or sets to 1 (by Qt's
+        source, an ``attach()`` then waits on it for ever, and nobody removes it).  We open without ``IPC_CREAT`` and, if it
+        is gone, make it again with ``IPC_EXCL``: the same semaphore either way, and a made one
+        is known to be ours."""
+        tries = 8
+        while True:
+            try:
+                semid = sysv.sem_get(self.unix_key, True, name)
+                self.created_semaphore = self.created_file = True
+                return semid
+            except FileExistsError:
+                try:
+                    return sysv.sem_open(self.unix_key, name)
+                except FileNotFoundError:
+                    tries -= 1
+                    if not tries:
+                        raise
 
     def _make_key_file(self) -> None:
         """Qt's ``createUnixKeyFile``: ``created_file`` says whether this call made it."""

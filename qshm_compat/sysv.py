@@ -206,6 +206,14 @@ def sem_get(key: int, exclusive: bool, name: Name) -> int:
     return int(semid)
 
 
+def sem_open(key: int, name: Name) -> int:
+    """``semget(key, 1, 0600)``: an existing semaphore only (``FileNotFoundError`` if none)."""
+    semid = lib.semget(key, 1, IPC_MODE)
+    if semid == -1:
+        _raise(name)
+    return int(semid)
+
+
 class Semaphore:
     """One System V semaphore set of one slot, operated with ``SEM_UNDO`` as Qt does.
 

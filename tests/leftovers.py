@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import AbstractSet, FrozenSet
 
@@ -78,6 +79,39 @@ def snapshot(pids: AbstractSet[int], temp_dirs: AbstractSet[str]) -> Snapshot:
     if os.path.isdir("/dev/shm"):
         files.update(os.path.join("/dev/shm", n) for n in os.listdir("/dev/shm") if DEV_SHM_NAMES.search(n))
     return Snapshot(segments, semaphores, frozenset(files))
+
+
+def unset_semaphores(before: AbstractSet[int], temp_dirs: AbstractSet[str]) -> FrozenSet[int]:
+    """Semaphores not in ``before`` that nobody ever set or operated on (count 0, ``sem_otime``
+    0), with an ``ftok`` key of a file on the device of one of ``temp_dirs``.
+
+    :func:`snapshot` finds semaphores by the pid of their last ``semop``, and these have none:
+    a process made them with ``semget`` and neither set nor used them (one that dies between
+    the two, or one that made a lock nobody else will find).  A creator shows the same for the
+    microseconds before its ``SETVAL``, so they must stay so for 0.2 s to count."""
+    from qshm_compat import sysv
+
+    devices = {os.stat(d).st_dev & 0xFF for d in temp_dirs if os.path.isdir(d)}
+
+    def unset() -> FrozenSet[int]:
+        found = set()
+        for row in _rows("/proc/sysvipc/sem"):
+            key, semid = int(row[0]) & 0xFFFFFFFF, int(row[1])
+            if semid in before or not key >> 24 or (key >> 16) & 0xFF not in devices:
+                continue  # not new, IPC_PRIVATE, or a key file on another device
+            try:
+                sem = sysv.Semaphore(semid, f"semid {semid}")
+                if sem.value() == 0 and sem.last_op_time() == 0:
+                    found.add(semid)
+            except OSError:
+                pass
+        return frozenset(found)
+
+    first = unset()
+    if not first:
+        return first
+    time.sleep(0.2)
+    return first & unset()
 
 
 def remove(objects: Snapshot) -> None:

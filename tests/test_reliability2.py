@@ -292,10 +292,19 @@ def _contend(key: str, tmpdir: str, workers: int, rounds: int, cycles: int, seed
     )
 
 
-def _left(pids: set, tmpdir: str) -> "leftovers.Snapshot":
+def _semids() -> set:
+    with open("/proc/sysvipc/sem") as f:
+        return {int(row.split()[1]) for row in f.read().splitlines()[1:] if row.strip()}
+
+
+def _left(pids: set, tmpdir: str, before: set) -> "leftovers.Snapshot":
+    """What the workers left: objects of their pids and key files in ``tmpdir``, and semaphores
+    made since ``before`` that nobody set or used (they have no pid)."""
     import leftovers
 
-    return leftovers.snapshot(pids, {tmpdir})
+    left = leftovers.snapshot(pids, {tmpdir})
+    unset = leftovers.unset_semaphores(before, {tmpdir})
+    return leftovers.Snapshot(left.segments, left.semaphores | unset, left.files)
 
 
 @pytest.mark.parametrize("fs", ["tmpfs", "disk"])
@@ -312,10 +321,11 @@ def test_many_processes_create_or_attach_one_lock(fs: str, tmp_path) -> None:
         total_overlaps = 0
         for round_no in range(rounds):
             key = f"qshm contend {secrets.token_hex(4)}"
+            before = _semids()
             overlaps, done, failures, errors, pids = _contend(key, base, 6, 10, 200, round_no, set())
             total_overlaps += overlaps
             assert failures == 0, errors
-            left = _left(pids, base)
+            left = _left(pids, base, before)
             if left:
                 import leftovers
 
@@ -338,21 +348,69 @@ def test_no_lock_key_file_left_after_contended_runs(tmp_path) -> None:
     for run in range(runs):
         key = f"qshm leak {secrets.token_hex(4)}"
         kill = {run % 4} if run % 2 else set()
+        before = _semids()
         overlaps, done, failures, errors, pids = _contend(key, str(tmp_path), 4, 1, cycles, 100 + run, kill)
         assert failures == 0, errors
         assert overlaps == 0
-        left = _left(pids, str(tmp_path))
+        left = _left(pids, str(tmp_path), before)
         if left and kill:
             env = dict(os.environ, TMPDIR=str(tmp_path))
             subprocess.run([sys.executable, "-m", "qshm_compat", "clean", "--yes", key],
                            capture_output=True, text=True, timeout=60, env=env)
-            left = _left(pids, str(tmp_path))
+            left = _left(pids, str(tmp_path), before)
         if left:
             import leftovers
 
             leaks.append((run, left.describe()))
             leftovers.remove(left)
     assert not leaks, f"{len(leaks)} of {runs} runs left objects: {leaks}"
+
+
+def test_lock_removed_between_its_two_semgets_is_not_orphaned(spawn, qshm_key: str, monkeypatch) -> None:
+    """The last one out can remove the lock and its key file between our ``semget(IPC_EXCL)``,
+    which says the lock exists, and the ``semget`` that opens it.  Qt's open passes
+    ``IPC_CREAT``, so there it makes a semaphore that nobody sets to 1 or removes (the
+    contention test above left one, count 0 and never used, on a loaded machine).  Here the
+    C++ Qt 5 owner really goes (``destroy``) in that window, with $TMPDIR on tmpfs, which gives
+    the next key file a new inode (ext4 may give it the old one, and so the old ftok key):
+    our attach() says NotFound and leaves nothing behind, not even a semaphore without a pid."""
+    import shutil
+    import tempfile
+
+    import leftovers
+
+    from qshm_compat import sysv
+
+    base = tempfile.mkdtemp(prefix="tmpfs-rel-", dir="/dev/shm")
+    try:
+        monkeypatch.setenv("TMPDIR", base)
+        peer = spawn("cpp-qt5", env={"TMPDIR": base})
+        peer.ok("key", key=qshm_key)
+        peer.ok("create", size=64)
+        real_get, gone = sysv.sem_get, []
+
+        def last_one_out_in_between(key: int, exclusive: bool, name) -> int:
+            try:
+                return real_get(key, exclusive, name)
+            except FileExistsError:
+                if not gone:
+                    peer.ok("destroy")  # Qt's owner removes segment, lock and key file now
+                    gone.append(True)
+                raise
+
+        before = _semids()
+        monkeypatch.setattr(sysv, "sem_get", last_one_out_in_between)
+        with QSharedMemory(qshm_key) as shm:
+            assert not shm.attach(timeout=5)
+            assert shm.error() == QSharedMemory.NotFound, shm.errorString()
+        monkeypatch.undo()
+        assert gone, "the lock was not there to open"
+        orphans = leftovers.unset_semaphores(before, {base})
+        leftovers.remove(leftovers.Snapshot(frozenset(), orphans, frozenset()))
+        assert not orphans, f"semaphores nobody set or will remove: {sorted(orphans)}"
+        assert not [n for n in os.listdir(base) if n.startswith("qipc_")]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- 5. no reference cycles, no stalls from the garbage collector -----------------------------

@@ -15,7 +15,8 @@ The protocol follows Qt 5.15.8 / 6.4.2 ``src/corelib/kernel/qsystemsemaphore*.cp
   ``SEM_UNDO``, a removed semaphore is made again and the operation retried, and the process
   that created it (or opened it with ``Create``) removes it and its key file when the object goes.
 * POSIX: ``sem_open(name, O_CREAT|O_EXCL, 0600, initial)``; on EEXIST ``Create`` unlinks and
-  re-makes it and ``Open`` opens it; the creator unlinks it when the object goes.
+  re-makes it and ``Open`` opens it (without Qt's ``O_CREAT``: one unlinked meanwhile is made
+  again with ``O_EXCL``); the creator unlinks it when the object goes.
 """
 
 from __future__ import annotations
@@ -377,7 +378,10 @@ class PosixSemaphoreHandle:
         while tries < max_tries:
             tries += 1
             try:
-                self.sem = posix.Semaphore(self.file_name, exclusive, self.initial_value)
+                if exclusive:
+                    self.sem = posix.Semaphore(self.file_name, True, self.initial_value)
+                else:
+                    self.sem = posix.sem_open_existing(self.file_name)
                 break
             except FileExistsError:
                 if not self.allow_foreign:
@@ -391,7 +395,14 @@ class PosixSemaphoreHandle:
                     max_tries = 3
                 else:
                     exclusive = False
-                    max_tries = 2
+                    max_tries = tries + 1
+            except FileNotFoundError as exc:
+                if exclusive or tries >= 8:
+                    raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
+                # Unlinked since O_EXCL found it.  Qt opens with O_CREAT here, which makes a new
+                # one that it does not know it made, and so never unlinks: make it, as ours.
+                exclusive = True
+                max_tries = tries + 1
             except OSError as exc:
                 raise SemaphoreFailure.from_oserror(exc, f"{_QSS}::handle", self.qt) from None
         if self.sem is None:

@@ -99,13 +99,16 @@ def peer_pool() -> Iterator[PeerPool]:
 
 @pytest.fixture(autouse=True)
 def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that leaves an IPC object behind (after removing it)."""
+    """Fail a test that leaves an IPC object behind (after removing it), counting semaphores
+    made meanwhile that nobody set or used (they have no pid to tell whose they are)."""
     dirs = {SESSION_TMPDIR}
     before = leftovers.snapshot(_our_pids(), dirs)
+    semids_before = leftovers.semids()
     yield
     if "peer_pool" in request.fixturenames:
         request.getfixturevalue("peer_pool").reset()
     left = leftovers.snapshot(_our_pids(), dirs) - before
+    left = left.with_semaphores(leftovers.unset_semaphores(semids_before, dirs))
     if left:
         leftovers.remove(left)
         pytest.fail(f"the test left IPC objects behind: {left.describe()}", pytrace=False)

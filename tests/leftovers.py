@@ -35,6 +35,9 @@ class Snapshot:
             self.segments - other.segments, self.semaphores - other.semaphores, self.files - other.files
         )
 
+    def with_semaphores(self, semids: AbstractSet[int]) -> "Snapshot":
+        return Snapshot(self.segments, self.semaphores | semids, self.files)
+
     def __bool__(self) -> bool:
         return bool(self.segments or self.semaphores or self.files)
 
@@ -79,6 +82,11 @@ def snapshot(pids: AbstractSet[int], temp_dirs: AbstractSet[str]) -> Snapshot:
     if os.path.isdir("/dev/shm"):
         files.update(os.path.join("/dev/shm", n) for n in os.listdir("/dev/shm") if DEV_SHM_NAMES.search(n))
     return Snapshot(segments, semaphores, frozenset(files))
+
+
+def semids() -> FrozenSet[int]:
+    """Every System V semaphore id on the machine now."""
+    return frozenset(int(row[1]) for row in _rows("/proc/sysvipc/sem"))
 
 
 def unset_semaphores(before: AbstractSet[int], temp_dirs: AbstractSet[str]) -> FrozenSet[int]:

@@ -292,19 +292,18 @@ def _contend(key: str, tmpdir: str, workers: int, rounds: int, cycles: int, seed
     )
 
 
-def _semids() -> set:
-    with open("/proc/sysvipc/sem") as f:
-        return {int(row.split()[1]) for row in f.read().splitlines()[1:] if row.strip()}
+def _semids() -> frozenset:
+    import leftovers
+
+    return leftovers.semids()
 
 
-def _left(pids: set, tmpdir: str, before: set) -> "leftovers.Snapshot":
+def _left(pids: set, tmpdir: str, before: frozenset) -> "leftovers.Snapshot":
     """What the workers left: objects of their pids and key files in ``tmpdir``, and semaphores
     made since ``before`` that nobody set or used (they have no pid)."""
     import leftovers
 
-    left = leftovers.snapshot(pids, {tmpdir})
-    unset = leftovers.unset_semaphores(before, {tmpdir})
-    return leftovers.Snapshot(left.segments, left.semaphores | unset, left.files)
+    return leftovers.snapshot(pids, {tmpdir}).with_semaphores(leftovers.unset_semaphores(before, {tmpdir}))
 
 
 @pytest.mark.parametrize("fs", ["tmpfs", "disk"])
@@ -411,6 +410,43 @@ def test_lock_removed_between_its_two_semgets_is_not_orphaned(spawn, qshm_key: s
         assert not [n for n in os.listdir(base) if n.startswith("qipc_")]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_posix_lock_unlinked_between_its_two_sem_opens_is_not_leaked(spawn, qshm_native_key, monkeypatch) -> None:
+    """The same on a POSIX key: the PyQt6 owner goes (``destroy`` unlinks its lock) between our
+    ``sem_open(O_CREAT|O_EXCL)`` (EEXIST) and the open.  Qt opens with ``O_CREAT`` there, which
+    makes a lock it does not know it made and so never unlinks.  We make it again with
+    ``O_EXCL``: our attach() works on the object Qt leaves, and our close() unlinks the lock."""
+    from qshm_compat import posix
+
+    name = qshm_native_key.nativeKey()
+    sem_file = "/dev/shm/sem." + name.lstrip("/")
+    peer = spawn("pyqt6")
+    peer.ok("ipckey", mode="native", key=name)
+    peer.ok("create", size=64)
+    assert os.path.exists(sem_file)
+    real, gone = posix.Semaphore, []
+
+    class OwnerGoesInBetween(real):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        def __init__(self, sem_name: str, exclusive: bool, initial: int) -> None:
+            try:
+                super().__init__(sem_name, exclusive, initial)
+            except FileExistsError:
+                if not gone:
+                    peer.ok("destroy")
+                    gone.append(os.path.exists(sem_file))
+                raise
+
+    monkeypatch.setattr(posix, "Semaphore", OwnerGoesInBetween)
+    with QSharedMemory(qshm_native_key) as shm:
+        assert shm.attach(timeout=5), shm.errorString()
+        monkeypatch.undo()
+        assert gone == [False], "Qt's owner did not unlink its lock"
+        with shm.locked(timeout=2):
+            shm.data()[:4] = b"live"
+    assert not os.path.exists(sem_file), "the lock we made was left behind"
 
 
 # --- 5. no reference cycles, no stalls from the garbage collector -----------------------------

@@ -721,7 +721,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     locked = [r for r in rows if r.lock is not None and r.lock.exists]
     if not locked:
         raise CliError("no lock semaphore exists for this key")
-    held = [r for r in locked if r.lock is not None and r.lock.state == "held"]
+    held = [r for r in locked if r.lock is not None and r.lock.state in ("held", "unset")]
     if not held:
         states = ", ".join(f"{r.ref.lock_key}: {r.lock.state}" for r in locked if r.lock)
         raise CliError(f"the lock is not held ({states}); nothing to do")
@@ -919,7 +919,9 @@ def _build_parser() -> argparse.ArgumentParser:
                             description="For a POSIX lock left taken by a process that died (POSIX has no "
                             "undo): show what is known, then reset it with sem_post once you confirm "
                             "or pass --yes. A System V lock held by a running process is refused: the "
-                            "kernel gives back the lock of a process that dies.")
+                            "kernel gives back the lock of a process that dies. A System V lock that "
+                            "was never set (count 0, never used: its creator died before SETVAL, or Qt "
+                            "made it in a race), on which Qt's attach() waits for ever, is set to 1.")
     _key_options(p)
     p.add_argument("--force", action="store_true", help="required: you know the lock may be someone's")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -73,6 +73,10 @@ FAMILY_LABELS = {
 #: may be between making the file and making its segment or semaphore.
 KEY_FILE_MIN_AGE = 5.0
 
+#: An unset System V lock (count 0, never used) younger than this (seconds, ``sem_ctime``) is left
+#: alone: its creator may be between its ``semget`` and its ``SETVAL``.
+UNSET_MIN_AGE = 2.0
+
 DEV_SHM = "/dev/shm"
 PROC_SYSVIPC = "/proc/sysvipc"
 #: How many files of a directory are tried as the key file of an unclaimed System V object.
@@ -170,7 +174,9 @@ class Segment:
 
 @dataclass(frozen=True)
 class Lock:
-    """The lock semaphore of a key.  ``state``: free, held, no-exclusion, unknown or absent."""
+    """The lock semaphore of a key.  ``state``: free, held, no-exclusion, unknown or absent, and
+    on System V unset: count 0 and no process ever set or operated on it (its creator died
+    between ``semget`` and ``SETVAL``, or Qt made it in a race), so nobody holds it."""
 
     backend: str
     name: str
@@ -188,6 +194,7 @@ class Lock:
     uid: Optional[int] = None
     owner: Optional[str] = None
     mode: Optional[int] = None
+    age: Optional[float] = None  # System V: seconds since it was made or last set (sem_ctime)
     note: str = ""
 
 
@@ -714,14 +721,17 @@ def _sysv_lock(machine: Machine, name: str, key_file: Optional[KeyFile], key: Op
         return Lock("sysv", name, False, ipc_key=_hex(key))
     sem = sysv.Semaphore(info.semid, name)
     try:
-        value, last, waiters = sem.value(), sem.last_pid(), sem.waiters()
+        value, last, waiters, changed = sem.value(), sem.last_pid(), sem.waiters(), sem.change_time()
     except OSError as exc:
         return Lock("sysv", name, True, id=info.semid, ipc_key=_hex(key), state="unknown", uid=info.uid,
                     owner=_owner(info.uid), mode=info.mode, note=exc.strerror or str(exc))
+    # GETPID is 0 only if neither a semop nor a SETVAL ever ran on it.
+    unset = value == 0 and last == 0
     last_pid = machine.pid(last)
-    return Lock("sysv", name, True, id=info.semid, ipc_key=_hex(key), value=value, state=_lock_state(value),
-                holder=last_pid if value == 0 else None, last=last_pid, waiters=waiters,
-                uid=info.uid, owner=_owner(info.uid), mode=info.mode)
+    return Lock("sysv", name, True, id=info.semid, ipc_key=_hex(key), value=value,
+                state="unset" if unset else _lock_state(value),
+                holder=last_pid if value == 0 and not unset else None, last=last_pid, waiters=waiters,
+                uid=info.uid, owner=_owner(info.uid), mode=info.mode, age=max(time.time() - changed, 0.0))
 
 
 def _posix_facts(machine: Machine, file_name: str) -> Tuple[Optional[os.stat_result], Tuple[int, ...], Optional[bool]]:
@@ -855,6 +865,10 @@ def _lock_in_use(lock: Lock) -> Optional[str]:
     return None
 
 
+def _waiting(lock: Lock) -> str:
+    return f" ({lock.waiters} process(es) wait for it now)" if lock.waiters else ""
+
+
 def _judge(ref: KeyRef, segment: Segment, lock: Optional[Lock], files: List[KeyFile]) -> Tuple[str, str]:
     lock_there = lock is not None and lock.exists
     if not segment.exists and not lock_there and not any(f.exists for f in files):
@@ -868,6 +882,9 @@ def _judge(ref: KeyRef, segment: Segment, lock: Optional[Lock], files: List[KeyF
                             "abandoned by a process that died holding it")
         elif lock.state == "held" and lock.holder is not None and lock.holder.alive is False:
             problems.append(f"the lock is held by pid {lock.holder.pid}, which is gone")
+        elif lock.state == "unset" and (segment.exists or lock.waiters):
+            problems.append("the lock was never set (count 0, no process ever used it), so nobody holds "
+                            f"it and Qt's attach() waits on it for ever{_waiting(lock)}")
     if segment.exists and segment.backend == "sysv" and ref.family != ORPHAN and not files[0].exists:
         problems.append("the key file is gone: no new process can find the segment")
     if problems:
@@ -1095,13 +1112,17 @@ def _plan_objects(row: QtKey, euid: int, any_user: bool) -> Tuple[List[Step], bo
             why_keep = f"cannot tell who uses it ({lock.note})"
         elif lock.backend == "sysv" and lock.state == "held":
             why_keep = "it is held"
+        elif lock.state == "unset" and (lock.age or 0.0) < UNSET_MIN_AGE:
+            why_keep = "just made: its creator may not have set it yet"
         else:
             why_keep = _foreign(lock.uid, euid, any_user)
         if why_keep:
             steps.append(Step("keep", f"{lock.backend}-semaphore", name, why_keep, label, lock.name, lock.id))
         else:
             what = "no segment" if not seg.exists else "its segment is removed"
-            if lock.backend == "sysv":
+            if lock.state == "unset":
+                reason = f"{what}; never set or used (count 0), nobody waits for it"
+            elif lock.backend == "sysv":
                 last = f"; pid {lock.last.pid}, which last used it, is gone" if lock.last else ""
                 reason = f"{what}; nobody waits for it{last}"
             else:

@@ -90,8 +90,9 @@ def semids() -> FrozenSet[int]:
 
 
 def unset_semaphores(before: AbstractSet[int], temp_dirs: AbstractSet[str]) -> FrozenSet[int]:
-    """Semaphores not in ``before`` that nobody ever set or operated on (count 0, ``sem_otime``
-    0), with an ``ftok`` key of a file on the device of one of ``temp_dirs``.
+    """Semaphores not in ``before`` that nobody ever set or operated on (count 0, and ``GETPID``
+    0: no ``semop`` or ``SETVAL`` ever ran on them), with an ``ftok`` key of a file on the device
+    of one of ``temp_dirs``.
 
     :func:`snapshot` finds semaphores by the pid of their last ``semop``, and these have none:
     a process made them with ``semget`` and neither set nor used them (one that dies between
@@ -109,7 +110,7 @@ def unset_semaphores(before: AbstractSet[int], temp_dirs: AbstractSet[str]) -> F
                 continue  # not new, IPC_PRIVATE, or a key file on another device
             try:
                 sem = sysv.Semaphore(semid, f"semid {semid}")
-                if sem.value() == 0 and sem.last_op_time() == 0:
+                if sem.value() == 0 and sem.last_pid() == 0:
                     found.add(semid)
             except OSError:
                 pass

@@ -376,6 +376,58 @@ def test_unlock_refuses_a_live_system_v_holder(capsys: pytest.CaptureFixture[str
     qt5.ok("detach")
 
 
+def _unset_lock(key: str) -> int:
+    """The lock of ``key`` as a creator killed between semget and SETVAL leaves it (and as Qt's
+    open with IPC_CREAT makes it in a race): count 0, never used, so GETPID is 0."""
+    from qshm_compat import QSystemSemaphore, sysv
+
+    sem_file = QSystemSemaphore.legacyNativeKey(key).nativeKey()
+    sysv.create_key_file(sem_file)
+    return sysv.sem_get(sysv.ftok(sem_file), True, sem_file)
+
+
+def test_unset_lock_that_hangs_qt_is_diagnosed_and_set(capsys: pytest.CaptureFixture[str], spawn: Any,
+                                                       qshm_key: str) -> None:
+    """A C++ Qt 5 attach() waits for ever on a lock nobody ever set: probe names it unset (not
+    held by pid 0) with the waiter, unlock --force --yes sets it to 1, and Qt's attach() then
+    returns (NotFound: there is no segment)."""
+    semid = _unset_lock(qshm_key)
+    qt5 = spawn("cpp-qt5")
+    qt5.ok("key", key=qshm_key)
+    qt5.send("attach")
+    assert not qt5.pending(1.0), "Qt's attach() returned on a lock at 0"
+    code, rows = qshm_json(capsys, "probe", qshm_key)
+    row = family(rows, "legacy-sysv")
+    lock = row["lock"]
+    assert lock["id"] == semid and lock["state"] == "unset" and lock["holder"] is None
+    assert lock["waiters"] == 1
+    assert row["verdict"] == "broken" and "never set" in row["reason"] and "1 process(es) wait" in row["reason"]
+    code, out, err = qshm(capsys, "unlock", qshm_key, "--force", "--yes")
+    assert code == 0, err
+    assert "released: value is now" in out  # 0 again at once if Qt's waiting semop took it
+    answer = qt5.reply()
+    assert not answer["ok"] and answer["error"] == QSharedMemory.NotFound, answer
+    code, rows = qshm_json(capsys, "probe", qshm_key)
+    assert family(rows, "legacy-sysv")["lock"]["state"] == "free"  # Qt's attach() gave it back
+
+
+def test_clean_removes_an_unset_lock_only_once_it_is_old(capsys: pytest.CaptureFixture[str], qshm_key: str) -> None:
+    """An unset lock with no segment is kept while it may be a creator's between semget and
+    SETVAL (under 2 s old), and removed with its key file after that."""
+    import time
+
+    semid = _unset_lock(qshm_key)
+    code, out, err = qshm(capsys, "clean", qshm_key, "--dry-run", "--tmpdir", SESSION_TMPDIR)
+    assert code == 0, err
+    assert f"keep    System V semaphore semid {semid}" in out and "just made" in out
+    time.sleep(inspect.UNSET_MIN_AGE + 1.0)  # sem_ctime counts whole seconds
+    code, out, err = qshm(capsys, "clean", qshm_key, "--yes", "--tmpdir", SESSION_TMPDIR)
+    assert code == 0, err
+    assert f"removed System V semaphore semid {semid}" in out and "never set or used" in out
+    code, rows = qshm_json(capsys, "probe", qshm_key)
+    assert code == 1 and family(rows, "legacy-sysv")["verdict"] == "absent"
+
+
 def test_ls_finds_a_posix_key_by_its_lock(capsys: pytest.CaptureFixture[str], peer_pool: Any) -> None:
     """A Qt 6 native POSIX key is listed while its lock semaphore exists; once its creator is gone
     only naming it finds the object Qt leaves behind, which clean then removes."""

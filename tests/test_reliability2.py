@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import leftovers
 from qshm_compat import QNativeIpcKey, QSharedMemory
 
 #: Multiplies the trial counts below for a soak (CI: 1).
@@ -292,17 +293,9 @@ def _contend(key: str, tmpdir: str, workers: int, rounds: int, cycles: int, seed
     )
 
 
-def _semids() -> frozenset:
-    import leftovers
-
-    return leftovers.semids()
-
-
-def _left(pids: set, tmpdir: str, before: frozenset) -> "leftovers.Snapshot":
+def _left(pids: set, tmpdir: str, before: frozenset) -> leftovers.Snapshot:
     """What the workers left: objects of their pids and key files in ``tmpdir``, and semaphores
     made since ``before`` that nobody set or used (they have no pid)."""
-    import leftovers
-
     return leftovers.snapshot(pids, {tmpdir}).with_semaphores(leftovers.unset_semaphores(before, {tmpdir}))
 
 
@@ -320,14 +313,12 @@ def test_many_processes_create_or_attach_one_lock(fs: str, tmp_path) -> None:
         total_overlaps = 0
         for round_no in range(rounds):
             key = f"qshm contend {secrets.token_hex(4)}"
-            before = _semids()
+            before = leftovers.semids()
             overlaps, done, failures, errors, pids = _contend(key, base, 6, 10, 200, round_no, set())
             total_overlaps += overlaps
             assert failures == 0, errors
             left = _left(pids, base, before)
             if left:
-                import leftovers
-
                 leftovers.remove(left)
             assert not left, f"round {round_no}: left {left.describe()}"
         assert total_overlaps == 0, f"{total_overlaps} times two processes were inside the lock at once"
@@ -347,7 +338,7 @@ def test_no_lock_key_file_left_after_contended_runs(tmp_path) -> None:
     for run in range(runs):
         key = f"qshm leak {secrets.token_hex(4)}"
         kill = {run % 4} if run % 2 else set()
-        before = _semids()
+        before = leftovers.semids()
         overlaps, done, failures, errors, pids = _contend(key, str(tmp_path), 4, 1, cycles, 100 + run, kill)
         assert failures == 0, errors
         assert overlaps == 0
@@ -358,8 +349,6 @@ def test_no_lock_key_file_left_after_contended_runs(tmp_path) -> None:
                            capture_output=True, text=True, timeout=60, env=env)
             left = _left(pids, str(tmp_path), before)
         if left:
-            import leftovers
-
             leaks.append((run, left.describe()))
             leftovers.remove(left)
     assert not leaks, f"{len(leaks)} of {runs} runs left objects: {leaks}"
@@ -375,8 +364,6 @@ def test_lock_removed_between_its_two_semgets_is_not_orphaned(spawn, qshm_key: s
     our attach() says NotFound and leaves nothing behind, not even a semaphore without a pid."""
     import shutil
     import tempfile
-
-    import leftovers
 
     from qshm_compat import sysv
 
@@ -397,7 +384,7 @@ def test_lock_removed_between_its_two_semgets_is_not_orphaned(spawn, qshm_key: s
                     gone.append(True)
                 raise
 
-        before = _semids()
+        before = leftovers.semids()
         monkeypatch.setattr(sysv, "sem_get", last_one_out_in_between)
         with QSharedMemory(qshm_key) as shm:
             assert not shm.attach(timeout=5)

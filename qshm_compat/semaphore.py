@@ -170,9 +170,9 @@ class SysVSemaphoreHandle:
 
         Qt opens with ``semget(IPC_CREAT)`` once ``IPC_EXCL`` said it exists: if the last one out
         removes it in between, that call makes a new one that nobody owns or sets to 1 (by Qt's
-        source, an ``attach()`` then waits on it for ever, and nobody removes it).  We open without ``IPC_CREAT`` and, if it
-        is gone, make it again with ``IPC_EXCL``: the same semaphore either way, and a made one
-        is known to be ours."""
+        source, an ``attach()`` then waits on it for ever, and nobody removes it).  We open
+        without ``IPC_CREAT`` and, if it is gone, make it again with ``IPC_EXCL``: the same
+        semaphore either way, and a made one is known to be ours."""
         tries = 8
         while True:
             try:

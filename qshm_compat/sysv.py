@@ -207,7 +207,10 @@ def sem_get(key: int, exclusive: bool, name: Name) -> int:
 
 
 def sem_open(key: int, name: Name) -> int:
-    """``semget(key, 1, 0600)``: an existing semaphore only (``FileNotFoundError`` if none)."""
+    """``semget(key, 1, 0600)``: an existing semaphore only (``FileNotFoundError`` if none).
+
+    Unlike :func:`sem_find` it asks for read and write access, as Qt's open does, so that where
+    Qt fails with EACCES the error comes from here too."""
     semid = lib.semget(key, 1, IPC_MODE)
     if semid == -1:
         _raise(name)
